@@ -1,0 +1,50 @@
+"""Where textsynth keeps fetched assets.
+
+Everything third-party (fonts, corpora, photos, documents, OCR models) lives in one cache
+directory, ``$TEXTSYNTH_HOME`` or the user's cache dir (``~/.cache/textsynth`` on Linux):
+
+    fonts/<package>/<file>          font files extracted from Debian packages
+    corpora/<name>.txt              cleaned text, one line per line
+    backgrounds/<name>.<ext>        background photos
+    documents/<name>.pdf            sample real documents for curation
+    models/PP-OCRv5_mobile_det/     inference.onnx + inference.yml (PaddleX layout)
+    models/PP-OCRv5_mobile_rec/
+    downloads/                      the .deb and .whl files they came from
+    profile-<name>.json             record of a finished `assets fetch --profile <name>`
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def home() -> Path:
+    env = os.environ.get("TEXTSYNTH_HOME")
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("textsynth"))
+
+
+def fonts_dir() -> Path:
+    return home() / "fonts"
+
+
+def corpora_dir() -> Path:
+    return home() / "corpora"
+
+
+def backgrounds_dir() -> Path:
+    return home() / "backgrounds"
+
+
+def documents_dir() -> Path:
+    return home() / "documents"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def downloads_dir() -> Path:
+    return home() / "downloads"
