@@ -1,0 +1,1 @@
+"""Fetching and preparing third-party assets (fonts, corpora, photos, documents, models)."""

@@ -1,0 +1,67 @@
+"""Legible text colours and gamma-correct alpha compositing.
+
+Contrast is the WCAG ratio (L1 + 0.05) / (L2 + 0.05) on relative luminance. A colour must
+reach the threshold against both the darkest and the lightest background pixels under
+a line (5th/95th percentile), so busy photos don't hide parts of a line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_SRGB = np.arange(256, dtype=np.float64) / 255.0
+SRGB_TO_LINEAR = np.where(_SRGB <= 0.04045, _SRGB / 12.92, ((_SRGB + 0.055) / 1.055) ** 2.4
+                          ).astype(np.float32)
+_LIN = np.linspace(0.0, 1.0, 4096)
+LINEAR_TO_SRGB = np.round(255 * np.where(_LIN <= 0.0031308, _LIN * 12.92,
+                                         1.055 * _LIN ** (1 / 2.4) - 0.055)).astype(np.uint8)
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Relative luminance of uint8 sRGB pixels (..., 3) -> (...)."""
+    return SRGB_TO_LINEAR[rgb] @ _LUMA
+
+
+def contrast(l1: float, l2: float) -> float:
+    hi, lo = max(l1, l2), min(l1, l2)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def worst_contrast(color, bg_lum_lo: float, bg_lum_hi: float) -> float:
+    lum = float(luminance(np.asarray(color, dtype=np.uint8)))
+    return min(contrast(lum, bg_lum_lo), contrast(lum, bg_lum_hi))
+
+
+def background_range(region: np.ndarray) -> tuple[float, float]:
+    """5th and 95th percentile luminance of a background region (H, W, 3)."""
+    lum = luminance(region.reshape(-1, 3))
+    lo, hi = np.percentile(lum, [5, 95])
+    return float(lo), float(hi)
+
+
+def choose_color(rng: np.random.Generator, lum_lo: float, lum_hi: float, min_contrast: float,
+                 tries: int) -> tuple[list[int], float]:
+    """A random colour reaching ``min_contrast``; else the better of black/white.
+
+    Returns (rgb, achieved worst-case contrast). The caller adds a panel when the
+    contrast is still too low.
+    """
+    for _ in range(tries):
+        c = rng.integers(0, 256, size=3)
+        score = worst_contrast(c, lum_lo, lum_hi)
+        if score >= min_contrast:
+            return [int(v) for v in c], score
+    black, white = [0, 0, 0], [255, 255, 255]
+    sb, sw = worst_contrast(black, lum_lo, lum_hi), worst_contrast(white, lum_lo, lum_hi)
+    return (black, sb) if sb >= sw else (white, sw)
+
+
+def composite(image: np.ndarray, alpha: np.ndarray, color, x0: int, y0: int) -> None:
+    """Blend ``color`` into ``image`` at (x0, y0) with coverage ``alpha`` (uint8), in linear light."""
+    h, w = alpha.shape
+    region = image[y0:y0 + h, x0:x0 + w]
+    a = alpha.astype(np.float32)[..., None] * (1.0 / 255.0)
+    c = SRGB_TO_LINEAR[np.asarray(color, dtype=np.uint8)]
+    lin = SRGB_TO_LINEAR[region] * (1.0 - a) + c * a
+    region[...] = LINEAR_TO_SRGB[(lin * 4095.0 + 0.5).astype(np.int32)]

@@ -1,0 +1,195 @@
+"""Shaping (HarfBuzz) and rasterisation (FreeType) of text lines into coverage masks.
+
+``px`` — the size users ask for — is the *ink height of a character*: the height of a full
+ideograph (国) for text containing Han characters, the cap height (H) otherwise. For each
+(face, px, script) we pick the integer pixel em size whose hinted reference glyph has that
+ink height, so the 5–20 px range means what it says on screen.
+
+Glyph bitmaps are cached per (face, em, glyph id); shaped runs per (face, em, text). Both
+caches make steady-state rendering mostly array copies.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import freetype
+import numpy as np
+import uharfbuzz as hb
+
+from textsynth.fonts import Face, is_han
+
+LOAD_FLAGS = freetype.FT_LOAD_DEFAULT | freetype.FT_LOAD_NO_BITMAP | freetype.FT_LOAD_TARGET_NORMAL
+REF_HAN, REF_LATIN = "国", "H"
+GLYPH_CACHE_MAX = 200_000
+
+
+@dataclass
+class Glyph:
+    bitmap: np.ndarray  # uint8 coverage, tight to the glyph's ink
+    left: int           # offset of bitmap's left column from the pen position
+    top: int            # offset of bitmap's top row above the baseline
+
+
+@dataclass
+class ShapedLine:
+    """A line laid out at pixel positions relative to (pen x = 0, baseline y = 0)."""
+
+    glyphs: list[tuple[Glyph, int, int, int]]  # (glyph, x, y, cluster index in text)
+    advance: int
+
+    def ink_bounds(self) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) of the ink relative to pen/baseline, exclusive end."""
+        boxes = [(x + g.left, y - g.top, x + g.left + g.bitmap.shape[1], y - g.top + g.bitmap.shape[0])
+                 for g, x, y, _ in self.glyphs if g.bitmap.size]
+        if not boxes:
+            return None
+        b = np.array(boxes)
+        return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
+
+def _script_runs(text: str) -> list[tuple[int, int]]:
+    """Split text into runs of Han vs. everything else, so each run shapes with its script.
+
+    Neutral characters (spaces, punctuation, digits) stick to the run they are in.
+    """
+    runs, start, cur = [], 0, None
+    for i, ch in enumerate(text):
+        kind = True if is_han(ch) else (False if ch.isalpha() else None)
+        if kind is None or cur is None or kind == cur:
+            cur = kind if kind is not None else cur
+            continue
+        runs.append((start, i))
+        start, cur = i, kind
+    runs.append((start, len(text)))
+    return [r for r in runs if r[1] > r[0]]
+
+
+def _tight_glyph(bm, left: int, top: int) -> Glyph:
+    """Copy a FreeType bitmap, cropped to its inked pixels so boxes are exact."""
+    if not (bm.rows and bm.width):
+        return Glyph(np.zeros((0, 0), np.uint8), left, top)
+    arr = np.array(bm.buffer, dtype=np.uint8).reshape(bm.rows, bm.pitch)[:, :bm.width]
+    rows, cols = np.nonzero(arr.any(axis=1))[0], np.nonzero(arr.any(axis=0))[0]
+    if not len(rows):
+        return Glyph(np.zeros((0, 0), np.uint8), left, top)
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return Glyph(np.ascontiguousarray(arr[r0:r1, c0:c1]), left + int(c0), top - int(r0))
+
+
+class FaceRaster:
+    """One face at run time: HarfBuzz font for shaping, FreeType face for bitmaps."""
+
+    def __init__(self, face: Face):
+        self.face = face
+        blob = hb.Blob.from_file_path(str(face.path))
+        self.hb_face = hb.Face(blob, face.index)
+        self.hb_font = hb.Font(self.hb_face)
+        self.ft = freetype.Face(str(face.path), index=face.index)
+        self._em = None
+        self._glyphs: dict[tuple[int, int], Glyph] = {}
+        self._shaped: dict[tuple[int, str], ShapedLine] = {}
+        self._em_for: dict[tuple[int, bool], int] = {}
+
+    def _set_em(self, em: int) -> None:
+        if self._em != em:
+            self.ft.set_pixel_sizes(0, em)
+            self._em = em
+
+    def glyph(self, gid: int, em: int) -> Glyph:
+        key = (em, gid)
+        g = self._glyphs.get(key)
+        if g is None:
+            self._set_em(em)
+            self.ft.load_glyph(gid, LOAD_FLAGS)
+            slot = self.ft.glyph
+            slot.render(freetype.FT_RENDER_MODE_NORMAL)
+            bm = slot.bitmap
+            g = _tight_glyph(bm, slot.bitmap_left, slot.bitmap_top)
+            if len(self._glyphs) > GLYPH_CACHE_MAX:
+                self._glyphs.clear()
+            self._glyphs[key] = g
+        return g
+
+    def ink_height(self, ch: str, em: int) -> int:
+        gid = self.ft.get_char_index(ord(ch))
+        return self.glyph(gid, em).bitmap.shape[0]
+
+    def em_for_px(self, px: int, han: bool) -> int:
+        """Integer em whose hinted reference glyph is ``px`` tall (closest match)."""
+        key = (px, han)
+        if key not in self._em_for:
+            ref = REF_HAN if han else REF_LATIN
+            units = self.hb_face.upem
+            self._set_em(units)  # unhinted-ish estimate from a large size
+            est = max(2, round(px * units / max(1, self._outline_height(ref))))
+            best = min(range(max(2, est - 2), est + 3),
+                       key=lambda em: (abs(self.ink_height(ref, em) - px), em))
+            self._em_for[key] = best
+        return self._em_for[key]
+
+    def _outline_height(self, ch: str) -> int:
+        self.ft.load_char(ch, freetype.FT_LOAD_NO_SCALE)
+        ys = [p[1] for p in self.ft.glyph.outline.points]
+        return (max(ys) - min(ys)) if ys else self.hb_face.upem
+
+    def line_metrics(self, em: int) -> tuple[int, int]:
+        """(ascent, descent) in px at this em, from the font's own line metrics."""
+        self._set_em(em)
+        m = self.ft.size
+        return (m.ascender + 63) >> 6, (-m.descender + 63) >> 6
+
+    def shape(self, text: str, em: int) -> ShapedLine:
+        """Shape ``text`` with kerning/ligatures/marks and place its glyph bitmaps."""
+        key = (em, text)
+        line = self._shaped.get(key)
+        if line is not None:
+            return line
+        self.hb_font.scale = (em * 64, em * 64)
+        glyphs, pen = [], 0
+        for start, end in _script_runs(text):
+            buf = hb.Buffer()
+            buf.add_str(text[start:end])
+            buf.guess_segment_properties()
+            hb.shape(self.hb_font, buf, {"kern": True, "liga": True})
+            for info, pos in zip(buf.glyph_infos, buf.glyph_positions):
+                if info.codepoint == 0 and not text[start + info.cluster].isspace():
+                    raise MissingGlyph(self.face.name, text[start + info.cluster])
+                x = (pen + pos.x_offset + 32) >> 6
+                y = -((pos.y_offset + 32) >> 6)
+                glyphs.append((self.glyph(info.codepoint, em), x, y, start + info.cluster))
+                pen += pos.x_advance
+        line = ShapedLine(glyphs, (pen + 32) >> 6)
+        if len(self._shaped) > 50_000:
+            self._shaped.clear()
+        self._shaped[key] = line
+        return line
+
+
+class MissingGlyph(ValueError):
+    def __init__(self, font: str, ch: str):
+        super().__init__(f"font {font} has no glyph for {ch!r} (U+{ord(ch):04X})")
+        self.font, self.char = font, ch
+
+
+def draw_line(line: ShapedLine, mask: np.ndarray, x0: int, baseline: int) -> None:
+    """Max-composite the line's glyph coverage into ``mask`` (H, W uint8), clipped."""
+    H, W = mask.shape
+    for g, x, y, _ in line.glyphs:
+        h, w = g.bitmap.shape
+        if not h:
+            continue
+        top, left = baseline + y - g.top, x0 + x + g.left
+        t, l, b, r = max(top, 0), max(left, 0), min(top + h, H), min(left + w, W)
+        if t >= b or l >= r:
+            continue
+        region = mask[t:b, l:r]
+        np.maximum(region, g.bitmap[t - top:b - top, l - left:r - left], out=region)
+
+
+@lru_cache(maxsize=None)
+def is_invisible(ch: str) -> bool:
+    """Control and format characters (zero-width space, BOM, soft hyphen, ...)."""
+    return unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n"

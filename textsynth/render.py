@@ -1,0 +1,123 @@
+"""Rendering: recipe -> pixels + labels, a pure function of the recipe.
+
+Labels follow the sample contract (DESIGN §3): line boxes are the exact ink extent
+``[x0, y0, x1, y1]`` with exclusive ends (pixel edges), measured from the glyph bitmaps
+actually drawn.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from textsynth.color import composite
+from textsynth.raster import draw_line
+from textsynth.resources import Resources
+
+
+def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
+    W, H = recipe["canvas"]
+    bg = recipe["background"]
+    if bg["mode"] == "plain":
+        img = np.empty((H, W, 3), np.uint8)
+        img[...] = bg["color"]
+        return img
+    return res.backgrounds.crop(bg["file"], bg["crop"], W, H)
+
+
+def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.ndarray, dict]:
+    """Draw the recipe. Returns (RGB uint8 image, metadata dict)."""
+    W, H = recipe["canvas"]
+    img = background_pixels(res, recipe)
+    lines_meta = []
+    for line in recipe["lines"]:
+        shaped = res.raster(line["font"]).shape(line["text"], line["em"])
+        ix0, iy0, ix1, iy1 = shaped.ink_bounds()
+        x0, y0 = line["x"] + ix0, line["baseline"] + iy0
+        mask = np.zeros((iy1 - iy0, ix1 - ix0), np.uint8)
+        draw_line(shaped, mask, -ix0, -iy0)
+        fx = line["effects"]
+        if "panel" in fx:
+            p = fx["panel"]["pad"]
+            px0, py0 = max(0, x0 - p), max(0, y0 - p)
+            px1, py1 = min(W, x0 + mask.shape[1] + p), min(H, y0 + mask.shape[0] + p)
+            a = np.full((py1 - py0, px1 - px0), round(255 * fx["panel"]["alpha"]), np.uint8)
+            composite(img, a, fx["panel"]["color"], px0, py0)
+        if "shadow" in fx:
+            dx, dy = fx["shadow"]["offset"]
+            _composite_clipped(img, mask, fx["shadow"]["color"], x0 + dx, y0 + dy)
+        if "outline" in fx:
+            k = 2 * fx["outline"]["width"] + 1
+            pad = fx["outline"]["width"]
+            big = cv2.dilate(np.pad(mask, pad), np.ones((k, k), np.uint8))
+            _composite_clipped(img, big, fx["outline"]["color"], x0 - pad, y0 - pad)
+        composite(img, mask, line["color"], x0, y0)
+        meta = {"text": line["text"], "bbox": [x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]],
+                "font": line["font"], "px": line["px"]}
+        if char_boxes:
+            meta["chars"] = _char_boxes(shaped, line)
+        lines_meta.append(meta)
+
+    char_sizes = [ln["px"] for ln in recipe["lines"] for c in ln["text"] if not c.isspace()]
+    char_px = float(np.median(char_sizes))
+    langs = {ln["lang"] for ln in recipe["lines"]}
+    bg = recipe["background"]
+    meta = {
+        "source": "synth",
+        "lang": langs.pop() if len(langs) == 1 else "mixed",
+        "width": W,
+        "height": H,
+        "text": "\n".join(ln["text"] for ln in recipe["lines"]),
+        "lines": lines_meta,
+        "char_px": char_px,
+        "size_bucket": recipe["size_bucket"],
+        "recipe": recipe,
+        "origin": ({"background": bg["file"], "crop": bg["crop"]} if bg["mode"] == "photo"
+                   else {"background": None, "color": bg["color"]}),
+        "scores": {"min_contrast": min(ln["contrast"] for ln in recipe["lines"])},
+    }
+    return img, meta
+
+
+def _composite_clipped(img, mask, color, x0, y0):
+    H, W = img.shape[:2]
+    h, w = mask.shape
+    t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
+    if t < b and l < r:
+        composite(img, np.ascontiguousarray(mask[t - y0:b - y0, l - x0:r - x0]), color, l, t)
+
+
+def _char_boxes(shaped, line) -> list[dict]:
+    """Per-character ink boxes: glyphs grouped by the character (cluster) they came from."""
+    boxes: dict[int, list[int]] = {}
+    for g, x, y, cluster in shaped.glyphs:
+        if not g.bitmap.size:
+            continue
+        b = [line["x"] + x + g.left, line["baseline"] + y - g.top]
+        b += [b[0] + g.bitmap.shape[1], b[1] + g.bitmap.shape[0]]
+        cur = boxes.get(cluster)
+        boxes[cluster] = b if cur is None else [min(cur[0], b[0]), min(cur[1], b[1]),
+                                                max(cur[2], b[2]), max(cur[3], b[3])]
+    text = line["text"]
+    starts = sorted(boxes)
+    out = []
+    for i, s in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        out.append({"text": text[s:end].rstrip(), "bbox": boxes[s]})
+    return out
+
+
+def encode(img: np.ndarray, fmt: str = "png", png_level: int = 1, jpeg_quality: int = 95) -> bytes:
+    """Encode RGB pixels; deterministic for a given input and settings."""
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, png_level])
+    elif fmt == "jpg":
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    elif fmt == "webp":
+        ok, buf = cv2.imencode(".webp", bgr, [cv2.IMWRITE_WEBP_QUALITY, 101])  # 101 = lossless
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    if not ok:
+        raise RuntimeError(f"encoding to {fmt} failed")
+    return buf.tobytes()

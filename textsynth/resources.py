@@ -1,0 +1,37 @@
+"""Everything a renderer needs loaded once per process: fonts, corpora, backgrounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textsynth import paths
+from textsynth.backgrounds import Backgrounds
+from textsynth.fonts import FontRegistry
+from textsynth.raster import FaceRaster
+from textsynth.text import Corpus
+
+
+def corpus_files(cfg: dict, lang: str) -> list[Path]:
+    files = cfg["text"]["corpora"].get(lang)
+    if files:
+        return [Path(f) for f in files]
+    return sorted(paths.corpora_dir().glob(f"{lang}-*.txt"))
+
+
+class Resources:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.fonts = FontRegistry.from_dirs(cfg["fonts"]["dirs"] or None, cfg["fonts"]["exclude"])
+        langs = {"zh", "en"} if "mixed" in cfg["text"]["lang_probs"] else set()
+        langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
+        self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
+        self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None,
+                                        cfg["background"]["max_image_pixels"])
+                            if cfg["background"]["mode"] == "photo" else None)
+        self._rasters: dict[str, FaceRaster] = {}
+
+    def raster(self, font_name: str) -> FaceRaster:
+        r = self._rasters.get(font_name)
+        if r is None:
+            r = self._rasters[font_name] = FaceRaster(self.fonts[font_name])
+        return r

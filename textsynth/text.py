@@ -1,0 +1,120 @@
+"""Text for rendering: corpora, clean-up, and line breaking for English and Chinese.
+
+Line breaking works on tokens — a Latin word, a run of spaces, or a single other character —
+so one greedy algorithm wraps English at word boundaries, Chinese at any character, and
+mixed lines at both. Kinsoku rules: no line starts with closing punctuation, no line ends
+with opening punctuation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from textsynth.fonts import is_han
+
+CLOSING = set("，。、；：？！）》」』】〕〉”’…·,.;:?!)]}%")
+OPENING = set("（《「『【〔〈“‘([{")
+_TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’\-]+|\s+|.", re.S)
+_INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn"}
+
+
+def clean(s: str) -> str:
+    """NFC, drop control/zero-width/format characters, collapse whitespace."""
+    s = unicodedata.normalize("NFC", s)
+    s = "".join(" " if ch.isspace() else ch for ch in s
+                if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(s.split())
+
+
+def script_of(s: str) -> str:
+    """'zh', 'en' or 'mixed' by the characters present."""
+    han = any(is_han(c) for c in s)
+    latin = any(c.isascii() and c.isalpha() for c in s)
+    return "mixed" if han and latin else ("zh" if han else "en")
+
+
+def tokenize(s: str) -> list[str]:
+    return _TOKEN.findall(s)
+
+
+def wrap(text: str, width: Callable[[str], int], max_width: int) -> list[str]:
+    """Greedy line breaking of ``text`` into lines no wider than ``max_width``.
+
+    ``width(s)`` measures a string. A single token wider than a line is split by characters.
+    """
+    lines: list[list[str]] = [[]]
+    used = 0
+    for tok in tokenize(text):
+        w = width(tok)
+        if tok.isspace():
+            if lines[-1]:
+                lines[-1].append(" ")
+                used += w
+            continue
+        if used + w > max_width and lines[-1]:
+            # Kinsoku: closing punctuation never starts a line -> carry the previous token
+            # down with it; opening punctuation never ends one.
+            carry = []
+            while lines[-1] and lines[-1][-1] == " ":
+                lines[-1].pop()
+            if tok in CLOSING and lines[-1]:
+                carry.append(lines[-1].pop())
+            while lines[-1] and lines[-1][-1] in OPENING:
+                carry.insert(0, lines[-1].pop())
+            lines.append(carry)
+            used = sum(width(t) for t in carry)
+        if w > max_width and not lines[-1]:
+            for ch in tok:  # an over-long word: break inside it
+                cw = width(ch)
+                if used + cw > max_width and lines[-1]:
+                    lines.append([])
+                    used = 0
+                lines[-1].append(ch)
+                used += cw
+            continue
+        lines[-1].append(tok)
+        used += w
+    out = ["".join(t).strip() for t in lines]
+    return [line for line in out if line]
+
+
+class Corpus:
+    """Clean text lines of one language, sampled uniformly by line."""
+
+    def __init__(self, lang: str, files: list[Path]):
+        if not files:
+            raise ValueError(f"no corpus files for language '{lang}'; run `textsynth assets "
+                             f"fetch` or set text.corpora.{lang}")
+        self.lang, self.files = lang, [Path(f) for f in files]
+        lines: list[str] = []
+        for f in self.files:
+            try:
+                raw = f.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise ValueError(f"corpus file not found: {f}") from None
+            except UnicodeDecodeError as e:
+                raise ValueError(f"corpus file {f} is not UTF-8: {e}") from None
+            got = [c for c in (clean(x) for x in raw.splitlines()) if c]
+            if not got:
+                raise ValueError(f"corpus file {f} has no usable lines")
+            lines.extend(got)
+        self.lines = lines
+
+    def line(self, rng: np.random.Generator) -> str:
+        return self.lines[int(rng.integers(len(self.lines)))]
+
+    def passage(self, rng: np.random.Generator, min_chars: int) -> str:
+        """Consecutive lines from a random start until at least ``min_chars`` long."""
+        i = int(rng.integers(len(self.lines)))
+        parts, n = [], 0
+        sep = "" if self.lang == "zh" else " "
+        while n < min_chars and len(parts) < 200:
+            parts.append(self.lines[i % len(self.lines)])
+            n += len(parts[-1])
+            i += 1
+        return sep.join(parts)
