@@ -1,8 +1,9 @@
 """Background photos: discovery, safe decoding, random crops resized to the canvas.
 
 Photos are decoded once per process and kept in a small LRU (by bytes). Large photos are
-downscaled on load to ``max_side`` so crops are cheap; the recipe records ``max_side`` so a
-crop box always means the same pixels.
+downscaled on load to ``max_side`` (by default twice the canvas's longer side, so a crop is
+never shrunk more than ~2x when resized and the resize stays cheap); the recipe records
+``max_side`` so a crop box always means the same pixels.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from PIL import Image
 from textsynth import paths
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-MAX_SIDE = 1024
 
 
 class BadImage(ValueError):
@@ -48,8 +48,9 @@ def decode_image(path: Path, max_pixels: int) -> np.ndarray:
 class Backgrounds:
     """The photos under some folders, by name (path relative to its folder)."""
 
-    def __init__(self, dirs: list[Path] | None = None, max_pixels: int = 40_000_000,
-                 cache_bytes: int = 160 << 20):
+    def __init__(self, dirs: list[Path] | None = None, max_side: int = 512,
+                 max_pixels: int = 40_000_000, cache_bytes: int = 160 << 20):
+        self.max_side = max_side
         dirs = [Path(d) for d in (dirs or [paths.backgrounds_dir()])]
         self.files: dict[str, Path] = {}
         for d in dirs:
@@ -68,7 +69,7 @@ class Backgrounds:
     def usable(self) -> list[str]:
         return [n for n in self.names if n not in self.bad]
 
-    def load(self, name: str, max_side: int = MAX_SIDE) -> np.ndarray:
+    def load(self, name: str) -> np.ndarray:
         img = self._cache.get(name)
         if img is not None:
             self._cache.move_to_end(name)
@@ -80,7 +81,7 @@ class Backgrounds:
         except BadImage as e:
             self.bad[name] = e.reason
             raise
-        scale = max_side / max(img.shape[:2])
+        scale = self.max_side / max(img.shape[:2])
         if scale < 1:
             img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
                              interpolation=cv2.INTER_AREA)
@@ -105,6 +106,6 @@ class Backgrounds:
         if self._last_crop is None or self._last_crop[0] != key:
             x, y, w, h = box
             src = self.load(name)[y:y + h, x:x + w]
-            interp = cv2.INTER_AREA if w >= width else cv2.INTER_LINEAR
-            self._last_crop = (key, cv2.resize(src, (width, height), interpolation=interp))
+            # Bilinear is enough: photos are pre-scaled so a crop shrinks at most ~2x.
+            self._last_crop = (key, cv2.resize(src, (width, height), interpolation=cv2.INTER_LINEAR))
         return self._last_crop[1].copy()

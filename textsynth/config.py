@@ -44,7 +44,7 @@ DEFAULTS: dict = {
         "min_block_width_frac": 0.5,
     },
     "color": {
-        "min_contrast": 4.5,      # WCAG contrast ratio against the darkest/lightest pixels under a line
+        "min_contrast": 3.0,      # WCAG contrast ratio vs. the 25th/75th percentile luminance under a line
         "tries": 12,
         "outline_prob": 0.0,
         "shadow_prob": 0.0,

@@ -135,6 +135,7 @@ class FontRegistry:
             raise ValueError("no fonts found; run `textsynth assets fetch` or set fonts.dirs")
         self.faces = sorted(faces, key=lambda f: f.name)
         self.by_name = {f.name: f for f in self.faces}
+        self._masks: dict[str, int] = {}
 
     @classmethod
     def from_dirs(cls, dirs: list[Path] | None = None, exclude: list[str] = ()) -> "FontRegistry":
@@ -146,8 +147,18 @@ class FontRegistry:
 
     def covering(self, text: str) -> list[Face]:
         """Faces that draw every non-space character of ``text``."""
-        needed = {ord(c) for c in text if not c.isspace()}
-        return [f for f in self.faces if needed <= f.coverage]
+        mask = (1 << len(self.faces)) - 1
+        for ch in set(text):
+            m = self._masks.get(ch)
+            if m is None:  # bit i set <=> face i draws ch (computed once per character)
+                cp = ord(ch)
+                m = mask if ch.isspace() else sum(
+                    1 << i for i, f in enumerate(self.faces) if cp in f.coverage)
+                self._masks[ch] = m
+            mask &= m
+            if not mask:
+                return []
+        return [f for i, f in enumerate(self.faces) if mask >> i & 1]
 
     def __getitem__(self, name: str) -> Face:
         try:

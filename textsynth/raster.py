@@ -11,6 +11,7 @@ caches make steady-state rendering mostly array copies.
 
 from __future__ import annotations
 
+import ctypes
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,9 +40,15 @@ class ShapedLine:
 
     glyphs: list[tuple[Glyph, int, int, int]]  # (glyph, x, y, cluster index in text)
     advance: int
+    _ink: tuple | None = None
 
     def ink_bounds(self) -> tuple[int, int, int, int] | None:
         """(x0, y0, x1, y1) of the ink relative to pen/baseline, exclusive end."""
+        if self._ink is None:
+            self._ink = (self._compute_ink(),)
+        return self._ink[0]
+
+    def _compute_ink(self):
         boxes = [(x + g.left, y - g.top, x + g.left + g.bitmap.shape[1], y - g.top + g.bitmap.shape[0])
                  for g, x, y, _ in self.glyphs if g.bitmap.size]
         if not boxes:
@@ -71,7 +78,9 @@ def _tight_glyph(bm, left: int, top: int) -> Glyph:
     """Copy a FreeType bitmap, cropped to its inked pixels so boxes are exact."""
     if not (bm.rows and bm.width):
         return Glyph(np.zeros((0, 0), np.uint8), left, top)
-    arr = np.array(bm.buffer, dtype=np.uint8).reshape(bm.rows, bm.pitch)[:, :bm.width]
+    # Read FreeType's buffer through ctypes: freetype-py's `.buffer` builds a Python list.
+    raw = ctypes.string_at(bm._FT_Bitmap.buffer, bm.rows * abs(bm.pitch))
+    arr = np.frombuffer(raw, np.uint8).reshape(bm.rows, abs(bm.pitch))[:, :bm.width]
     rows, cols = np.nonzero(arr.any(axis=1))[0], np.nonzero(arr.any(axis=0))[0]
     if not len(rows):
         return Glyph(np.zeros((0, 0), np.uint8), left, top)
@@ -92,6 +101,7 @@ class FaceRaster:
         self._glyphs: dict[tuple[int, int], Glyph] = {}
         self._shaped: dict[tuple[int, str], ShapedLine] = {}
         self._em_for: dict[tuple[int, bool], int] = {}
+        self._advances: dict[int, dict[str, int]] = {}
 
     def _set_em(self, em: int) -> None:
         if self._em != em:
@@ -134,6 +144,22 @@ class FaceRaster:
         self.ft.load_char(ch, freetype.FT_LOAD_NO_SCALE)
         ys = [p[1] for p in self.ft.glyph.outline.points]
         return (max(ys) - min(ys)) if ys else self.hb_face.upem
+
+    def advance(self, text: str, em: int) -> int:
+        """Width of ``text`` in px from per-character advances (no kerning): cheap, for
+        line breaking; the final line is shaped for real and checked again."""
+        table = self._advances.get(em)
+        if table is None:
+            table = self._advances[em] = {}
+        total = 0
+        for ch in text:
+            a = table.get(ch)
+            if a is None:
+                gid = self.hb_font.get_nominal_glyph(ord(ch)) or 0
+                self.hb_font.scale = (em * 64, em * 64)
+                a = table[ch] = self.hb_font.get_glyph_h_advance(gid)
+            total += a
+        return (total + 32) >> 6
 
     def line_metrics(self, em: int) -> tuple[int, int]:
         """(ascent, descent) in px at this em, from the font's own line metrics."""

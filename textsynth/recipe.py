@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from textsynth.backgrounds import MAX_SIDE, BadImage
+from textsynth.backgrounds import BadImage
 from textsynth.color import background_range, choose_color, worst_contrast
 from textsynth.resources import Resources
 from textsynth.text import script_of, wrap
@@ -27,9 +27,13 @@ class Skip(Exception):
 
 
 def _choice(rng: np.random.Generator, probs: dict) -> str:
-    keys = list(probs)
-    p = np.array([probs[k] for k in keys], dtype=float)
-    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+    """A key of ``probs`` drawn with probability proportional to its weight."""
+    u = rng.random() * sum(probs.values())
+    for key, weight in probs.items():
+        u -= weight
+        if u < 0:
+            return key
+    return key
 
 
 def _split(rng: np.random.Generator, total: int, parts: int) -> list[int]:
@@ -50,6 +54,13 @@ def _block_text(res: Resources, rng, lang: str, mode: str, n_lines: int) -> str 
     if mode == "paragraph":
         return corpus.passage(rng, min_chars=n_lines * 60)
     return [corpus.line(rng) for _ in range(n_lines)]
+
+
+def _fit(raster, line: str, em: int, max_width: int) -> str:
+    """Trim a line until its shaped width (kerning included) fits the block."""
+    while line and raster.shape(line, em).advance > max_width:
+        line = line[:-1].rstrip()
+    return line
 
 
 def _pick_text_and_font(res: Resources, rng, lang, mode, n_lines, counters):
@@ -80,7 +91,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
             box = res.backgrounds.sample_box(rng, name, W, H, cfg["background"]["min_crop_frac"])
         except BadImage as e:
             raise Skip(f"bad_background:{e.reason}") from None
-        background = {"mode": "photo", "file": name, "crop": box, "max_side": MAX_SIDE}
+        background = {"mode": "photo", "file": name, "crop": box, "max_side": res.backgrounds.max_side}
         bg = res.backgrounds.crop(name, box, W, H)
     else:
         color = rng.integers(0, 256, size=3).tolist()
@@ -109,11 +120,12 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         text, face = _pick_text_and_font(res, rng, lang, mode, n_lines, counters)
         raster = res.raster(face.name)
         em = raster.em_for_px(px, han=script_of(text if isinstance(text, str) else "".join(text)) != "en")
-        width = lambda s, r=raster, e=em: r.shape(s, e).advance  # noqa: E731
-        if isinstance(text, str):
-            lines = wrap(text, width, bw)[:n_lines]
-        else:
-            lines = [w[0] for w in (wrap(t, width, bw) for t in text) if w]
+        width = lambda s, r=raster, e=em: r.advance(s, e)  # noqa: E731
+        pieces = [text] if isinstance(text, str) else text
+        limit = n_lines if isinstance(text, str) else 1
+        lines = [ln for t in pieces for ln in wrap(t, width, bw, limit)]
+        lines = [_fit(raster, ln, em, bw) for ln in lines]
+        lines = [ln for ln in lines if ln]
         ascent, descent = raster.line_metrics(em)
         pitch = max(1, round((ascent + descent) * spacing))
         blocks.append(dict(lang=lang, mode=mode, align=align, px=px, spacing=round(spacing, 4),

@@ -22,6 +22,9 @@ def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
         img = np.empty((H, W, 3), np.uint8)
         img[...] = bg["color"]
         return img
+    if bg["max_side"] != res.backgrounds.max_side:
+        raise ValueError(f"recipe crops photos scaled to {bg['max_side']} px, this renderer "
+                         f"scales them to {res.backgrounds.max_side} px (different canvas?)")
     return res.backgrounds.crop(bg["file"], bg["crop"], W, H)
 
 

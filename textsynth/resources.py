@@ -25,7 +25,9 @@ class Resources:
         langs = {"zh", "en"} if "mixed" in cfg["text"]["lang_probs"] else set()
         langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
+        canvas = cfg["canvas"]
         self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None,
+                                        2 * max(canvas["width"], canvas["height"]),
                                         cfg["background"]["max_image_pixels"])
                             if cfg["background"]["mode"] == "photo" else None)
         self._rasters: dict[str, FaceRaster] = {}

@@ -31,10 +31,13 @@ def clean(s: str) -> str:
     return " ".join(s.split())
 
 
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_LATIN = re.compile("[A-Za-z]")
+
+
 def script_of(s: str) -> str:
-    """'zh', 'en' or 'mixed' by the characters present."""
-    han = any(is_han(c) for c in s)
-    latin = any(c.isascii() and c.isalpha() for c in s)
+    """'zh', 'en' or 'mixed' by the characters present (same ranges as fonts.is_han)."""
+    han, latin = bool(_HAN.search(s)), bool(_LATIN.search(s))
     return "mixed" if han and latin else ("zh" if han else "en")
 
 
@@ -42,14 +45,18 @@ def tokenize(s: str) -> list[str]:
     return _TOKEN.findall(s)
 
 
-def wrap(text: str, width: Callable[[str], int], max_width: int) -> list[str]:
+def wrap(text: str, width: Callable[[str], int], max_width: int,
+         max_lines: int | None = None) -> list[str]:
     """Greedy line breaking of ``text`` into lines no wider than ``max_width``.
 
     ``width(s)`` measures a string. A single token wider than a line is split by characters.
+    Stops after ``max_lines`` lines (the rest of the text is not needed).
     """
     lines: list[list[str]] = [[]]
     used = 0
     for tok in tokenize(text):
+        if max_lines is not None and len(lines) > max_lines:
+            break
         w = width(tok)
         if tok.isspace():
             if lines[-1]:
@@ -79,8 +86,8 @@ def wrap(text: str, width: Callable[[str], int], max_width: int) -> list[str]:
             continue
         lines[-1].append(tok)
         used += w
-    out = ["".join(t).strip() for t in lines]
-    return [line for line in out if line]
+    out = [s for s in ("".join(t).strip() for t in lines) if s]
+    return out[:max_lines] if max_lines is not None else out
 
 
 class Corpus:
