@@ -147,12 +147,12 @@ class FontRegistry:
 
     def covering(self, text: str) -> list[Face]:
         """Faces that draw every non-space character of ``text``."""
-        mask = (1 << len(self.faces)) - 1
+        every = mask = (1 << len(self.faces)) - 1
         for ch in set(text):
             m = self._masks.get(ch)
             if m is None:  # bit i set <=> face i draws ch (computed once per character)
                 cp = ord(ch)
-                m = mask if ch.isspace() else sum(
+                m = every if ch.isspace() else sum(
                     1 << i for i, f in enumerate(self.faces) if cp in f.coverage)
                 self._masks[ch] = m
             mask &= m
