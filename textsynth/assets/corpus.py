@@ -112,7 +112,8 @@ def split_long(s: str, max_chars: int) -> list[str]:
 
 _LETTER_RE = re.compile(r"[A-Za-z]")
 _NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
-_CODE_SYMBOL_RE = re.compile(r"[{}\[\]<>=_\\|$#@^~`*/&%+]")
+# "_" is left out: identifiers such as __init__ read as words in prose
+_CODE_SYMBOL_RE = re.compile(r"[{}\[\]<>=\\|$#@^~`*/&%+]")
 _URL_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://|www\.)\S+|\S+@\S+\.\w+", re.I)
 
 
@@ -124,7 +125,8 @@ def _en_reject(s: str) -> str | None:
         return "non_letters"
     if sum(len(m) for m in _URL_RE.findall(s)) > 0.3 * visible:
         return "url"
-    if len(_CODE_SYMBOL_RE.findall(s)) > 0.05 * visible:
+    symbols = len(_CODE_SYMBOL_RE.findall(s))
+    if symbols > 2 and symbols > 0.05 * visible:  # a pair of brackets is still prose
         return "code_like"
     return None
 

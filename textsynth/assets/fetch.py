@@ -22,7 +22,7 @@ from textsynth.assets.packages import FetchError, download_deb, download_wheel, 
 
 PROFILES = ("ci", "full")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FONT_GLOBS = ["usr/share/fonts/**.ttf", "usr/share/fonts/**.otf", "usr/share/fonts/**.ttc"]
+FONT_GLOBS = ["*.ttf", "*.otf", "*.ttc"]  # any font file in the package (fnmatch * spans "/")
 
 
 @dataclass
