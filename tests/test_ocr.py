@@ -116,7 +116,7 @@ def test_missing_models_raise_with_hint(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def fonts() -> Path:
+def font_files() -> dict[str, Path]:
     root = Path(os.environ.get("TEXTSYNTH_TEST_FONTS") or paths.fonts_dir())
     found = {}
     for name in ("DejaVuSans.ttf", "wqy-microhei.ttc"):
@@ -156,8 +156,8 @@ def test_ocr_writes_nothing_to_cwd(ocr_and_cwd):
     assert list(ocr_and_cwd[1].iterdir()) == []
 
 
-def test_read_english_line(ocr, fonts):
-    image = render([(EN_TEXT, fonts["DejaVuSans.ttf"])])
+def test_read_english_line(ocr, font_files):
+    image = render([(EN_TEXT, font_files["DejaVuSans.ttf"])])
     lines = ocr.read(image)
     assert all(isinstance(line, OCRLine) for line in lines)
     assert ned(" ".join(line.text for line in lines), EN_TEXT) >= 0.9
@@ -166,14 +166,14 @@ def test_read_english_line(ocr, fonts):
     assert 0.5 < lines[0].score <= 1.0
 
 
-def test_read_chinese_line(ocr, fonts):
-    image = render([(ZH_TEXT, fonts["wqy-microhei.ttc"])])
+def test_read_chinese_line(ocr, font_files):
+    image = render([(ZH_TEXT, font_files["wqy-microhei.ttc"])])
     assert ned(ocr.read_text(image).replace("\n", ""), ZH_TEXT) >= 0.9
 
 
-def test_small_strip_and_reading_order(ocr, fonts):
+def test_small_strip_and_reading_order(ocr, font_files):
     # 256 px wide, two lines: detection must not shrink it; order must be top-down.
-    image = render([("Hello world 2024", fonts["DejaVuSans.ttf"]), ("合成文本图像", fonts["wqy-microhei.ttc"])], width=256)
+    image = render([("Hello world 2024", font_files["DejaVuSans.ttf"]), ("合成文本图像", font_files["wqy-microhei.ttc"])], width=256)
     assert image.shape[:2] == (76, 256)
     text = ocr.read_text(image)
     assert ned(text, "Hello world 2024\n合成文本图像") >= 0.9, text

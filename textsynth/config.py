@@ -44,7 +44,8 @@ DEFAULTS: dict = {
         "min_block_width_frac": 0.5,
     },
     "color": {
-        "min_contrast": 3.0,      # WCAG contrast ratio vs. the 25th/75th percentile luminance under a line
+        "min_contrast": 3.0,      # WCAG contrast ratio vs. low/high luminance percentiles under a line
+        "bg_percentiles": [10, 90],
         "tries": 12,
         "outline_prob": 0.0,
         "shadow_prob": 0.0,

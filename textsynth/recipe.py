@@ -162,7 +162,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
             if x0 < 0 or y0 < 0 or x1 > W or y1 > H:  # glyph overhang past the canvas
                 counters["lines_dropped_overhang"] = counters.get("lines_dropped_overhang", 0) + 1
                 continue
-            lum_lo, lum_hi = background_range(bg[y0:y1, x0:x1])
+            lum_lo, lum_hi = background_range(bg[y0:y1, x0:x1], col["bg_percentiles"])
             color, score = choose_color(rng, lum_lo, lum_hi, col["min_contrast"], col["tries"])
             effects = {}
             if score < col["min_contrast"] or rng.random() < col["panel_prob"]:

@@ -68,10 +68,12 @@ def clean_line(s: str) -> str:
     return _WS_RE.sub(" ", s).strip()
 
 
-# CJK sentence marks end a sentence anywhere; ASCII ones only before a space or the end,
-# so "e.g. json.dump" or "3.14" are not split.
-_SENTENCE_END_RE = re.compile(r"[。！？；]+[”’」』）)]*|[.!?;]+[\"')\]]*(?=\s|$)")
-_CLAUSE_END_RE = re.compile(r"[，、：,:]+(?=\S)|[，、：]+|[,:](?=\s)")
+# CJK sentence marks end a sentence anywhere; ASCII ones only before a space, the end or
+# a CJK character (older Chinese translations use them), so "e.g. json.dump" or "3.14"
+# are not split.
+_ASCII_MARK_END = f"(?=\\s|$|[{_HANZI_CLASS}])"
+_SENTENCE_END_RE = re.compile(f"[。！？；]+[”’」』）)]*|[.!?;]+[\"')\\]]*{_ASCII_MARK_END}")
+_CLAUSE_END_RE = re.compile(f"[，、：]+|[,:]{_ASCII_MARK_END}")
 
 
 def _cut_points(s: str, pattern: re.Pattern) -> list[int]:
@@ -129,6 +131,9 @@ def _en_reject(s: str) -> str | None:
     if symbols > 2 and symbols > 0.05 * visible:  # a pair of brackets is still prose
         return "code_like"
     return None
+
+
+_BOX_DRAWING_RE = re.compile("[\u2500-\u257f]")
 
 
 def _line_filter(lang: str, min_hanzi_ratio: float) -> Callable[[str], str | None]:
@@ -193,6 +198,11 @@ _BOILERPLATE_TEXT_RE = re.compile(
 )
 LINK_LINE_MAX_CHARS = 60  # a mostly-link block this short is a menu/breadcrumb/TOC entry
 LINK_LINE_RATIO = 0.6
+
+
+def _is_link_line(text: str, link_chars: int) -> bool:
+    short = len(text) <= LINK_LINE_MAX_CHARS
+    return short and link_chars >= LINK_LINE_RATIO * (len(text) - text.count(" "))
 
 
 def _is_boilerplate_element(attrs: list[tuple[str, str | None]]) -> bool:
@@ -277,7 +287,8 @@ def _decode_html(data: bytes, path: Path) -> str:
 # <head>/<script>/<style>/<pre> (never nested) are skipped whole, and empty <a name=...>
 # anchors hold no text, so all of these can go by regex first.
 _INLINE_TAG_RE = re.compile(
-    r"</?(?:span|code|em|strong|b|i|u|tt|kbd|var|samp|sup|sub|small|big|abbr|cite|bdi|font)\b[^>]*>",
+    r"</?(?:span|code|em|strong|b|i|u|tt|kbd|var|samp|sup|sub|small|big|abbr|cite|bdi|font)"
+    r"\b[^>]*>",
     re.I,
 )
 _OPAQUE_BLOCK_RE = re.compile(r"<(script|style|pre|head)\b.*?</\1\s*>", re.I | re.S)
@@ -297,7 +308,7 @@ def html_lines(data: bytes, path: Path, dropped: Counter) -> Iterator[str]:
     for text, link_chars in parser.blocks:
         if _BOILERPLATE_TEXT_RE.search(text):
             dropped["boilerplate"] += 1
-        elif len(text) <= LINK_LINE_MAX_CHARS and link_chars >= LINK_LINE_RATIO * len(text.replace(" ", "")):
+        elif _is_link_line(text, link_chars):
             dropped["link_line"] += 1
         else:
             yield text
@@ -347,7 +358,9 @@ _GROFF_SPECIAL = {
     "->": "→", "<-": "←", "ti": "~", "ha": "^", "rs": "\\", "sl": "/", "ba": "|",
     "lB": "[", "rB": "]", "lC": "{", "rC": "}", "la": "⟨", "ra": "⟩", "ga": "`", "aa": "´",
 }
-_GROFF_SINGLE = {"-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "'": "'", "`": "`", ".": "."}
+_GROFF_SINGLE = {
+    "-": "-", "e": "\\", "\\": "\\", " ": " ", "~": " ", "0": " ", "'": "'", "`": "`", ".": ".",
+}
 _GROFF_ESCAPE_RE = re.compile(
     r"""\\(?:
         \((?P<two>..)                                 # \(bu  special character
@@ -383,7 +396,8 @@ def _groff_unescape(s: str) -> str:
 
 
 def _groff_args(rest: str) -> list[str]:
-    return [q if q is not None and b == "" else b for q, b in _GROFF_ARG_RE.findall(rest)]
+    """Request arguments: space-separated, "double quoted" when they contain spaces."""
+    return [bare or quoted for quoted, bare in _GROFF_ARG_RE.findall(rest)]
 
 
 class _ManReader:
@@ -436,22 +450,33 @@ class _ManReader:
             return  # a comment line is not a blank line: it must not break the paragraph
         raw = _GROFF_COMMENT_RE.sub("", raw)
         if raw[:1] in (".", "'"):
-            name, _, rest = raw[1:].lstrip().partition(" ")
-            yield from self.request(name.strip(), rest)
+            name, rest = (raw[1:].split(None, 1) + ["", ""])[:2]
+            yield from self.request(name, rest)
         elif not raw.strip():
             yield from self.flush()  # a blank line is a paragraph break in groff
         else:
             yield from self.text(_groff_unescape(raw))
 
 
+# Older manpages-zh translations put a space between every word ("把 xxd 当成 一个 过滤
+# 程序 来用"); Chinese is written without them.
+_SPACE_BETWEEN_HANZI_RE = re.compile(f"(?<=[{_HANZI_CLASS}]) +(?=[{_HANZI_CLASS}])")
+
+
+def _man_page_lines(text: str) -> Iterator[str]:
+    reader = _ManReader()
+    for raw in text.splitlines():
+        yield from reader.line(raw)
+    yield from reader.flush()
+
+
 def man_lines(data: bytes, path: Path, dropped: Counter) -> Iterator[str]:
     """Prose of a (gzipped) groff man page."""
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    reader = _ManReader()
-    for raw in decode_bytes(data, path, fallbacks=("gb18030", "big5")).splitlines():
-        yield from reader.line(raw)
-    yield from reader.flush()
+    text = decode_bytes(data, path, fallbacks=("gb18030", "big5"))
+    for line in _man_page_lines(text):
+        yield _SPACE_BETWEEN_HANZI_RE.sub("", line)
 
 
 # --------------------------------------------------------------------------- text
@@ -501,6 +526,8 @@ class _LineRules:
                 reason = "too_short"
             elif len(piece) > self.max_chars:
                 reason = "too_long"  # one clause longer than max_chars: no clean place to cut
+            elif _BOX_DRAWING_RE.search(piece):
+                reason = "box_drawing"  # a row of a text-mode table
             else:
                 reason = reject(piece)
             if reason:
@@ -513,8 +540,9 @@ def _process_file(kind: str, rules: _LineRules, path: Path) -> tuple[int, list[s
     """(raw line count, kept pieces, drop counts) for one file."""
     dropped: Counter = Counter()
     raw_lines = list(_EXTRACTORS[kind](path.read_bytes(), path, dropped))
+    n_raw = len(raw_lines) + sum(dropped.values())  # the extractor's own rejects count too
     kept = [piece for raw in raw_lines for piece in rules.pieces(raw, dropped)]
-    return len(raw_lines), kept, dropped
+    return n_raw, kept, dropped
 
 
 POOL_MIN_FILES = 64  # below this a process pool costs more than it saves
@@ -544,11 +572,13 @@ def build_corpus(
     """Extract, clean, filter and de-duplicate lines from ``files`` into ``out``.
 
     Returns ``{"files", "lines_in", "lines_out", "chars_out", "dropped", "skipped_files"}``.
-    ``lines_in`` counts the raw lines the extractor produced; a raw line may become several
-    pieces after splitting, so ``dropped`` counts pieces (plus what the extractor rejected:
-    ``boilerplate``, ``link_line``). Raises ValueError if no line survives: an empty
-    corpus is a configuration error, not something to render from. ``workers`` processes
-    extract files in parallel (default: up to 8 CPUs); the output does not depend on it.
+    ``lines_in`` counts the raw lines the extractor produced (including those it rejected
+    itself: ``boilerplate``, ``link_line``). A raw line is written, dropped, or split into
+    pieces each written or dropped, so ``dropped`` counts pieces.
+
+    Raises ValueError if no line survives: an empty corpus is a configuration error, not
+    something to render from. ``workers`` processes extract files in parallel (default: up
+    to 8 CPUs); the output does not depend on it.
     """
     if kind not in _EXTRACTORS:
         raise ValueError(f"unknown corpus kind {kind!r}; expected one of {KINDS}")
