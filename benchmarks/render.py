@@ -105,15 +105,19 @@ def measure_synthtiger(num: int, work: Path, cache: bool) -> dict:
 
 def measure_memory(fonts_dir: str | None, num: int) -> dict:
     """Peak RSS of a fresh worker process rendering ``num`` samples (optionally full fonts)."""
-    code = (
-        "import resource, sys; from textsynth.config import load_config;"
-        "from textsynth.resources import Resources; from textsynth.generate import Stats, make_sample;"
-        "from textsynth.render import encode;"
-        "d = sys.argv[1]; cfg = load_config(None, fonts={'dirs': [d]} if d else None);"
-        "r = Resources(cfg); s = Stats();"
-        f"[encode(make_sample(r, 0, i, s)[0]) for i in range({num})];"
-        "print(len(r.fonts), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    )
+    code = f"""
+import resource, sys
+from textsynth.config import load_config
+from textsynth.generate import Stats, make_sample
+from textsynth.render import encode
+from textsynth.resources import Resources
+d = sys.argv[1]
+r = Resources(load_config(None, fonts={{'dirs': [d]}} if d else None))
+s = Stats()
+for i in range({num}):
+    encode(make_sample(r, 0, i, s)[0])
+print(len(r.fonts), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
     out = subprocess.run([sys.executable, "-c", code, fonts_dir or ""], capture_output=True,
                          text=True, check=True).stdout.split()
     return {"faces": int(out[0]), "peak_rss_mb": round(int(out[1]) / 1024, 1)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,10 +25,15 @@ from textsynth.fonts import Face, is_han
 
 LOAD_FLAGS = freetype.FT_LOAD_DEFAULT | freetype.FT_LOAD_NO_BITMAP | freetype.FT_LOAD_TARGET_NORMAL
 REF_HAN, REF_LATIN = "国", "H"
-GLYPH_CACHE_MAX = 200_000
+# Cache budgets. Glyphs (~0.5 KB each with overhead) are shared across all faces of the
+# process: past the budget every glyph cache is dropped and refills (rare, cheap). Shaped
+# lines are only reused between sampling and rendering the same sample, so few are kept.
+GLYPH_BUDGET = 120_000
+SHAPED_PER_FACE = 256
+_LIVE: "weakref.WeakSet[FaceRaster]" = weakref.WeakSet()
 
 
-@dataclass
+@dataclass(slots=True)
 class Glyph:
     bitmap: np.ndarray  # uint8 coverage, tight to the glyph's ink
     left: int           # offset of bitmap's left column from the pen position
@@ -91,7 +97,10 @@ def _tight_glyph(bm, left: int, top: int) -> Glyph:
 class FaceRaster:
     """One face at run time: HarfBuzz font for shaping, FreeType face for bitmaps."""
 
+    cached_glyphs = 0  # across all live instances, see GLYPH_BUDGET
+
     def __init__(self, face: Face):
+        _LIVE.add(self)
         self.face = face
         blob = hb.Blob.from_file_path(str(face.path))
         self.hb_face = hb.Face(blob, face.index)
@@ -118,8 +127,11 @@ class FaceRaster:
             slot.render(freetype.FT_RENDER_MODE_NORMAL)
             bm = slot.bitmap
             g = _tight_glyph(bm, slot.bitmap_left, slot.bitmap_top)
-            if len(self._glyphs) > GLYPH_CACHE_MAX:
-                self._glyphs.clear()
+            FaceRaster.cached_glyphs += 1
+            if FaceRaster.cached_glyphs > GLYPH_BUDGET:
+                for r in _LIVE:
+                    r._glyphs.clear()
+                FaceRaster.cached_glyphs = 1
             self._glyphs[key] = g
         return g
 
@@ -188,7 +200,7 @@ class FaceRaster:
                 glyphs.append((self.glyph(info.codepoint, em), x, y, start + info.cluster))
                 pen += pos.x_advance
         line = ShapedLine(glyphs, (pen + 32) >> 6)
-        if len(self._shaped) > 50_000:
+        if len(self._shaped) >= SHAPED_PER_FACE:
             self._shaped.clear()
         self._shaped[key] = line
         return line

@@ -524,10 +524,10 @@ class _LineRules:
         for piece in split_long(line, self.max_chars):
             if len(piece) < self.min_chars:
                 reason = "too_short"
-            elif len(piece) > self.max_chars:
-                reason = "too_long"  # one clause longer than max_chars: no clean place to cut
             elif _BOX_DRAWING_RE.search(piece):
                 reason = "box_drawing"  # a row of a text-mode table
+            elif len(piece) > self.max_chars:
+                reason = "too_long"  # one clause longer than max_chars: no clean place to cut
             else:
                 reason = reject(piece)
             if reason:
