@@ -14,6 +14,7 @@ import numpy as np
 _SRGB = np.arange(256, dtype=np.float64) / 255.0
 SRGB_TO_LINEAR = np.where(_SRGB <= 0.04045, _SRGB / 12.92, ((_SRGB + 0.055) / 1.055) ** 2.4
                           ).astype(np.float32)
+SRGB_TO_LINEAR_4095 = SRGB_TO_LINEAR * np.float32(4095.0)
 _LIN = np.linspace(0.0, 1.0, 4096)
 LINEAR_TO_SRGB = np.round(255 * np.where(_LIN <= 0.0031308, _LIN * 12.92,
                                          1.055 * _LIN ** (1 / 2.4) - 0.055)).astype(np.uint8)
@@ -69,7 +70,10 @@ def composite(image: np.ndarray, alpha: np.ndarray, color, x0: int, y0: int) -> 
     """Blend ``color`` into ``image`` at (x0, y0) with coverage ``alpha`` (uint8), in linear light."""
     h, w = alpha.shape
     region = image[y0:y0 + h, x0:x0 + w]
-    a = alpha.astype(np.float32)[..., None] * (1.0 / 255.0)
-    c = SRGB_TO_LINEAR[np.asarray(color, dtype=np.uint8)]
-    lin = SRGB_TO_LINEAR[region] * (1.0 - a) + c * a
-    region[...] = LINEAR_TO_SRGB[(lin * 4095.0 + 0.5).astype(np.int32)]
+    # Work in 0..4095 linear units so the last step is a single table lookup.
+    a = np.multiply(alpha, np.float32(1.0 / 255.0), dtype=np.float32)[..., None]
+    c = SRGB_TO_LINEAR_4095[np.asarray(color, dtype=np.uint8)]
+    lin = np.take(SRGB_TO_LINEAR_4095, region)
+    lin += (c - lin) * a  # bg + (text - bg) * alpha
+    lin += 0.5
+    region[...] = np.take(LINEAR_TO_SRGB, lin.astype(np.int32))
