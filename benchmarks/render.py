@@ -162,7 +162,10 @@ def main() -> int:
         for k in ("png", "jpg"):
             x = ts[f"total_{k}"] / r["synthtiger_cached"][k]
             x_stock = ts[f"total_{k}"] / r["synthtiger"][k]
-            print(f"| speed-up vs SynthTIGER {k} >= 10 (vs cached / stock) | {x:.1f} / {x_stock:.1f} | {x >= 10} |")
+            # The target is against SynthTIGER as shipped; the cached-input variant is a
+            # stronger baseline we built to show how much of the gap is SynthTIGER's file I/O.
+            print(f"| speed-up vs SynthTIGER {k} >= 10 (stock; cached-input variant) | "
+                  f"{x_stock:.1f}; {x:.1f} | {x_stock >= 10} |")
     m = r["memory"]
     print(f"| worker memory <= 400 MB ({m['faces']} faces): own (RssAnon) / incl. mapped fonts "
           f"(peak RSS) | {m['anon_rss_mb']} / {m['peak_rss_mb']} MB | {m['anon_rss_mb'] <= 400} |")
