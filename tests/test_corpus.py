@@ -156,7 +156,7 @@ def test_fortune_en_joins_wrapped_prose_keeps_verse(tmp_path):
     assert _lines(tmp_path / "w.txt") == [
         "A cloud does not know why it moves in just such a direction and at such a speed, "
         "it feels an impulsion.",
-        "-- Messiah's Handbook",
+        "Messiah's Handbook",
         "A halted retreat",
         "Is nerve-wracking and dangerous.",
     ]

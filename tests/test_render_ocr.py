@@ -10,7 +10,7 @@ from textsynth.generate import Stats, make_sample
 from textsynth.metrics import ned
 from textsynth.resources import Resources
 
-SAMPLES_PER_LANG = 8
+SAMPLES_PER_LANG = 10
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def ocr(assets):
 
 
 def _normal(s: str, lang: str) -> str:
-    # OCR returns detected lines, not our line breaks; Chinese OCR drops spaces.
+    # The detector may split a line at a wide gap; Chinese OCR drops spaces.
     s = " ".join(s.split())
     return s.replace(" ", "") if lang == "zh" else s
 
@@ -37,11 +37,16 @@ def test_ocr_reads_16px_lines_on_photos(tmp_path, ocr, lang):
         "layout": {"lines": [2, 3], "blocks": [1, 1], "mode_probs": {"lines": 1.0}},
     }))
     res = Resources(load_config(cfg_file))
-    scores = []
+    scores, pad = [], 6
     for i in range(SAMPLES_PER_LANG):
         img, meta = make_sample(res, 0, i, Stats())
         assert meta["recipe"]["background"]["mode"] == "photo"
-        assert {ln["px"] for ln in meta["lines"]} == {16}
-        got = ocr.read_text(img)
-        scores.append(ned(_normal(got, lang), _normal(meta["text"], lang)))
-    assert np.mean(scores) >= 0.95, scores
+        read = []
+        for line in meta["lines"]:  # OCR each line's box (plus margin), in reading order
+            assert line["px"] == 16
+            x0, y0, x1, y1 = line["bbox"]
+            crop = img[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad]
+            read.append(ocr.read_text(np.ascontiguousarray(crop)))
+        truth = " ".join(line["text"] for line in meta["lines"])
+        scores.append(ned(_normal(" ".join(read), lang), _normal(truth, lang)))
+    assert np.mean(scores) >= 0.95, (float(np.mean(scores)), scores)

@@ -55,7 +55,10 @@ def choose_color(rng: np.random.Generator, lum_lo: float, lum_hi: float, min_con
     Returns (rgb, achieved worst-case contrast). The caller adds a panel when the
     contrast is still too low.
     """
-    cands = rng.integers(0, 256, size=(tries, 3))
+    hues = rng.integers(0, 256, size=(tries, 3))
+    # Random colours first, then the same hues darkened and lightened: most lines get a
+    # coloured, legible text instead of a fallback to black/white or a panel.
+    cands = np.concatenate([hues, hues // 4, 255 - (255 - hues) // 4])
     lum = luminance(cands.astype(np.uint8))
     scores = np.minimum(_contrast(lum, lum_lo), _contrast(lum, lum_hi))
     ok = np.flatnonzero(scores >= min_contrast)

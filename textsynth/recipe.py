@@ -8,6 +8,8 @@ its sample. Layout decisions that need glyph metrics (wrapping, fitting) are mad
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from textsynth.backgrounds import BadImage
@@ -16,6 +18,7 @@ from textsynth.resources import Resources
 from textsynth.text import script_of, wrap
 
 RECIPE_VERSION = 1
+_WORDY = re.compile(r"\w\w")  # two letters/digits/hanzi in a row
 
 
 class Skip(Exception):
@@ -69,6 +72,8 @@ def _pick_text_and_font(res: Resources, rng, lang, mode, n_lines, counters):
         text = _block_text(res, rng, lang, mode, n_lines)
         joined = text if isinstance(text, str) else "".join(text)
         faces = res.fonts.covering(joined)
+        if lang == "en":  # English in Latin faces; CJK faces' Latin glyphs serve mixed lines
+            faces = [f for f in faces if not f.has_han] or faces
         if faces:
             return text, faces[int(rng.integers(len(faces)))]
         counters["text_resampled_no_font"] = counters.get("text_resampled_no_font", 0) + 1
@@ -125,7 +130,11 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         limit = n_lines if isinstance(text, str) else 1
         lines = [ln for t in pieces for ln in wrap(t, width, bw, limit)]
         lines = [_fit(raster, ln, em, bw) for ln in lines]
-        lines = [ln for ln in lines if ln]
+        # A line of only punctuation ("--" left by a long word that didn't fit) says nothing.
+        lines = [ln for ln in lines if _WORDY.search(ln)]
+        if not lines:
+            counters["block_without_words"] = counters.get("block_without_words", 0) + 1
+            continue
         ascent, descent = raster.line_metrics(em)
         pitch = max(1, round((ascent + descent) * spacing))
         blocks.append(dict(lang=lang, mode=mode, align=align, px=px, spacing=round(spacing, 4),

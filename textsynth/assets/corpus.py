@@ -57,6 +57,8 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colour codes in fortunes-
 # C0/C1 controls except \t \n \r (they become spaces), zero-width chars, soft hyphen
 _INVISIBLE_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u2060\ufeff]")
 _WS_RE = re.compile(r"\s+")
+# List bullets and fortune attribution dashes are layout, not text ("-- Dave Barry").
+_BULLET_RE = re.compile(r"^(?:[-*•◦‣·]+\s+)+")
 
 
 def clean_line(s: str) -> str:
@@ -65,7 +67,7 @@ def clean_line(s: str) -> str:
         s = _ANSI_RE.sub("", s)
     # invisible chars go before NFC so a combining mark can compose with its base
     s = unicodedata.normalize("NFC", _INVISIBLE_RE.sub("", s))
-    return _WS_RE.sub(" ", s).strip()
+    return _BULLET_RE.sub("", _WS_RE.sub(" ", s).strip())
 
 
 # CJK sentence marks end a sentence anywhere; ASCII ones only before a space, the end or

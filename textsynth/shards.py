@@ -1,0 +1,141 @@
+"""Shards: the unit of distributed work and of output (DESIGN §2-3).
+
+A :class:`ShardSpec` alone determines a shard's bytes. Writing is atomic: the tar and its
+parquet index go to temporary names and are renamed into place, and only then is the
+completion marker (with both checksums) written. A shard without a valid marker does not
+exist as far as resume and verify are concerned.
+
+Tar members get fixed metadata (mtime 0, uid/gid 0, no user names, mode 0644) in sample
+order, so the same spec gives the same bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from textsynth.generate import Stats, make_sample
+from textsynth.recipe import Skip
+from textsynth.render import encode
+from textsynth.resources import Resources
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    job: str       # dataset name, the prefix of every file and key
+    index: int
+    seed: int
+    count: int     # samples to attempt
+    first: int     # global index of the shard's first sample
+
+    @property
+    def name(self) -> str:
+        return f"{self.job}-{self.index:06d}"
+
+
+def plan(job: str, num_samples: int, per_shard: int, seed: int) -> list[ShardSpec]:
+    if num_samples < 1 or per_shard < 1:
+        raise ValueError("num_samples and samples_per_shard must be positive")
+    return [ShardSpec(job, i, seed, min(per_shard, num_samples - first), first)
+            for i, first in enumerate(range(0, num_samples, per_shard))]
+
+
+def _tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), 0, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _flat_row(key: str, meta: dict, image_name: str) -> dict:
+    """One parquet row: key, image member, flattened scalars and JSON for nested fields."""
+    row = {"key": key, "image": image_name}
+    for k, v in meta.items():
+        if isinstance(v, (dict, list)):
+            row[k] = json.dumps(v, ensure_ascii=False, sort_keys=True)
+        else:
+            row[k] = v
+    for k, v in meta.get("scores", {}).items():
+        row[f"score_{k}"] = v
+    row["num_lines"] = len(meta.get("lines", []))
+    return row
+
+
+def render_shard(res: Resources, spec: ShardSpec) -> tuple[bytes, bytes, Stats]:
+    """Render a shard in memory: (tar bytes, parquet bytes, stats)."""
+    out = res.cfg["output"]
+    fmt = out["format"]
+    stats = Stats()
+    tar_buf, rows = io.BytesIO(), []
+    with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for i in range(spec.count):
+            try:
+                img, meta = make_sample(res, spec.seed, spec.first + i, stats)
+            except Skip:
+                continue  # counted in stats.skips; the key is simply absent
+            key = f"{spec.name}-{i:06d}"
+            image_name = f"{key}.{fmt}"
+            _tar_member(tar, image_name, encode(img, fmt, out["png_level"], out["jpeg_quality"]))
+            _tar_member(tar, f"{key}.json",
+                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
+            rows.append(_flat_row(key, meta, image_name))
+    pq_buf = io.BytesIO()
+    table = pa.Table.from_pylist(rows) if rows else pa.table({"key": pa.array([], pa.string())})
+    pq.write_table(table, pq_buf, compression="zstd")
+    return tar_buf.getvalue(), pq_buf.getvalue(), stats
+
+
+def _atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with fs.open_output_stream(tmp) as f:
+        f.write(data)
+    fs.move(tmp, path)
+
+
+def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str) -> dict:
+    """Render and publish one shard; returns its completion record."""
+    t0 = time.perf_counter()
+    tar_bytes, pq_bytes, stats = render_shard(res, spec)
+    seconds = time.perf_counter() - t0
+    _atomic_write(fs, f"{root}/shards/{spec.name}.tar", tar_bytes)
+    _atomic_write(fs, f"{root}/shards/{spec.name}.parquet", pq_bytes)
+    record = {
+        "spec": asdict(spec),
+        "samples": stats.samples,
+        "tar_sha256": hashlib.sha256(tar_bytes).hexdigest(),
+        "tar_bytes": len(tar_bytes),
+        "parquet_sha256": hashlib.sha256(pq_bytes).hexdigest(),
+        "stats": stats.as_dict(),
+        "seconds": round(seconds, 3),
+    }
+    _atomic_write(fs, f"{root}/_completions/{spec.name}.json", json.dumps(record, indent=1).encode())
+    return record
+
+
+def read_completion(fs: pafs.FileSystem, root: str, spec: ShardSpec) -> dict | None:
+    """The shard's completion record if the marker exists and its files match it."""
+    try:
+        with fs.open_input_stream(f"{root}/_completions/{spec.name}.json") as f:
+            record = json.loads(f.read())
+    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        return None
+    if record.get("spec") != asdict(spec):
+        return None  # a different job wrote this name: redo it
+    for suffix, key in (("tar", "tar_sha256"), ("parquet", "parquet_sha256")):
+        try:
+            with fs.open_input_stream(f"{root}/shards/{spec.name}.{suffix}") as f:
+                if hashlib.sha256(f.read()).hexdigest() != record[key]:
+                    return None
+        except (FileNotFoundError, OSError):
+            return None
+    return record
