@@ -62,6 +62,41 @@ def _cmd_render(args) -> int:
     return 0
 
 
+def _cmd_synth(args) -> int:
+    from textsynth.config import load_config
+    from textsynth.synth import main_exit_code, run, summary
+
+    cfg = load_config(args.config, seed=args.seed)
+    result = run(cfg, args.out, args.num_samples, args.samples_per_shard, job=args.job,
+                 address=args.address)
+    print(summary(result, args.out))
+    return main_exit_code(result)
+
+
+def _cmd_verify(args) -> int:
+    from textsynth.verify import verify
+
+    bad = 0
+    for out in args.dirs:
+        problems = verify(out)
+        for p in problems:
+            print(f"{out}: {p}")
+        print(f"{out}: {'OK' if not problems else f'{len(problems)} problem(s)'}")
+        bad += bool(problems)
+    return 1 if bad else 0
+
+
+def add_synth_args(p: argparse.ArgumentParser) -> None:
+    """The synth job's arguments (shared with pipelines/synth.py)."""
+    p.add_argument("--config", help="YAML config (default: pipelines/configs/synth_en_zh.yaml)")
+    p.add_argument("--out", required=True, help="output dir or URI (pyarrow filesystem, e.g. s3://...)")
+    p.add_argument("--num-samples", type=int, default=1000, help="samples to make (default 1000)")
+    p.add_argument("--samples-per-shard", type=int, default=1000, help="default 1000")
+    p.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
+    p.add_argument("--job", default="synth", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="textsynth",
@@ -89,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="output directory")
     r.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
     r.set_defaults(func=_cmd_render)
+
+    sy = sub.add_parser("synth", help="sharded synthesis job on Ray (resumable, deterministic)",
+                        description="Render N samples into webdataset shards with parquet "
+                                    "indexes on Ray. Re-running the same command finishes only "
+                                    "missing shards; the same config and seed give identical bytes.")
+    add_synth_args(sy)
+    sy.set_defaults(func=_cmd_synth)
+
+    v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
+    v.add_argument("dirs", nargs="+", help="output dirs or URIs")
+    v.set_defaults(func=_cmd_verify)
     return p
 
 

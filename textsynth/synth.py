@@ -1,0 +1,153 @@
+"""`textsynth synth`: a sharded synthesis job on Ray (embedded local Ray or a cluster).
+
+The driver plans shard specs, skips shards whose completion marker and checksums are
+present (resume), and runs one Ray task per missing shard. Each worker process loads fonts,
+corpora and backgrounds once (a per-process cache keyed by the config) and reuses them for
+every shard it renders. Outputs are addressed through pyarrow filesystems, so ``--out`` may
+be a local path or a URI such as ``s3://bucket/prefix``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+import yaml
+
+from textsynth.generate import Stats
+from textsynth.shards import ShardSpec, plan, read_completion, write_shard
+
+_WORKER_RESOURCES: dict[str, object] = {}
+
+
+def _config_key(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def _resources(cfg: dict):
+    """This process's Resources for ``cfg``: loaded on first use, then reused."""
+    from textsynth.resources import Resources
+
+    key = _config_key(cfg)
+    if key not in _WORKER_RESOURCES:
+        _WORKER_RESOURCES.clear()
+        _WORKER_RESOURCES[key] = Resources(cfg)
+    return _WORKER_RESOURCES[key]
+
+
+def make_shard(cfg: dict, spec: ShardSpec, out_uri: str) -> dict:
+    """Render and publish one shard (runs inside a Ray worker, or inline)."""
+    fs, root = pafs.FileSystem.from_uri(out_uri)
+    return write_shard(_resources(cfg), spec, fs, root)
+
+
+@dataclass
+class JobResult:
+    shards: int
+    done_before: int
+    failed: dict[int, str]
+    stats: dict
+
+
+def _init_ray(address: str | None):
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:  # an embedded single-machine cluster sized to this machine
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    return ray
+
+
+def _write_text(fs, path: str, text: str) -> None:
+    with fs.open_output_stream(path) as f:
+        f.write(text.encode())
+
+
+def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str = "synth",
+        address: str | None = None, max_retries: int = 2, progress: bool = True) -> JobResult:
+    """Run (or resume) a synthesis job into ``out``; see the module docstring."""
+    from tqdm import tqdm
+
+    from textsynth.resources import Resources
+
+    fs, root = pafs.FileSystem.from_uri(out)
+    specs = plan(job, num_samples, samples_per_shard, cfg["seed"])
+    Resources(cfg)  # fail fast on bad inputs (no fonts, empty corpus) before any work starts
+    for d in ("shards", "_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
+    resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
+                               "samples_per_shard": samples_per_shard}}
+    _write_text(fs, f"{root}/config.yaml", yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True))
+
+    records = {s.index: read_completion(fs, root, s) for s in specs}
+    todo = [s for s in specs if records[s.index] is None]
+    done_before = len(specs) - len(todo)
+    t0 = time.perf_counter()
+    failed: dict[int, str] = {}
+    if todo:
+        ray = _init_ray(address)
+        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(make_shard)
+        cfg_ref = ray.put(cfg)
+        pending = {task.remote(cfg_ref, s, out): s for s in todo}
+        bar = tqdm(total=len(specs), initial=done_before, unit="shard", disable=not progress,
+                   desc=f"synth {job}")
+        samples = sum(r["samples"] for r in records.values() if r)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            spec = pending.pop(ready[0])
+            try:
+                records[spec.index] = ray.get(ready[0])
+                samples += records[spec.index]["samples"]
+            except Exception as e:  # the task failed after its retries
+                failed[spec.index] = f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"
+            bar.update(1)
+            bar.set_postfix(samples=samples, rate=f"{samples / max(1e-9, time.perf_counter() - t0):.0f}/s")
+        bar.close()
+    wall = time.perf_counter() - t0
+
+    total = Stats()
+    for r in records.values():
+        if r:
+            total.merge(Stats(r["samples"], Counter(r["stats"]["skips"]),
+                              Counter(r["stats"]["events"])))
+    new_samples = sum(records[s.index]["samples"] for s in todo if records[s.index])
+    stats = {
+        **total.as_dict(),
+        "shards": len(specs), "shards_done": sum(1 for r in records.values() if r),
+        "shards_failed": sorted(failed),
+        # Timing fields describe the last invocation only (they differ between runs).
+        "timing": {"wall_seconds": round(wall, 3), "shards_this_run": len(todo) - len(failed),
+                   "samples_this_run": new_samples,
+                   "samples_per_s": round(new_samples / wall, 2) if wall > 0 else None},
+    }
+    _write_text(fs, f"{root}/stats.json", json.dumps(stats, indent=1))
+    return JobResult(len(specs), done_before, failed, stats)
+
+
+def summary(result: JobResult, out: str) -> str:
+    s = result.stats
+    lines = [f"{out}: {s['shards_done']}/{result.shards} shards, {s['samples']} samples "
+             f"({result.done_before} shards were already done)",
+             f"  skips: {s['skips'] or 'none'}",
+             f"  this run: {s['timing']['samples_this_run']} samples in "
+             f"{s['timing']['wall_seconds']} s ({s['timing']['samples_per_s']} samples/s)"]
+    if result.failed:
+        lines.append("  FAILED shards: " + ", ".join(f"{i} ({e})" for i, e in sorted(result.failed.items())))
+    return "\n".join(lines)
+
+
+def main_exit_code(result: JobResult) -> int:
+    if result.failed:
+        print(f"error: {len(result.failed)} shard(s) failed: {sorted(result.failed)}", file=sys.stderr)
+        return 1
+    return 0

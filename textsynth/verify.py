@@ -1,0 +1,67 @@
+"""`textsynth verify DIR`: check every shard of an output directory.
+
+For each completion marker: the tar and parquet exist, their checksums match the marker,
+the tar reads to the end, its samples (key groups) equal the parquet's rows and the
+marker's count. Shards without a marker and stray temporary files are reported too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+
+def _read(fs, path: str) -> bytes | None:
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def verify(out: str) -> list[str]:
+    """Problems found (empty list = all good)."""
+    fs, root = pafs.FileSystem.from_uri(out)
+    problems = []
+    markers = fs.get_file_info(pafs.FileSelector(f"{root}/_completions", allow_not_found=True))
+    names = sorted(i.base_name[:-5] for i in markers if i.base_name.endswith(".json"))
+    if not names:
+        return [f"{out}: no completion markers (not a textsynth output, or nothing finished)"]
+    for name in names:
+        record = json.loads(_read(fs, f"{root}/_completions/{name}.json"))
+        tar_bytes = _read(fs, f"{root}/shards/{name}.tar")
+        pq_bytes = _read(fs, f"{root}/shards/{name}.parquet")
+        if tar_bytes is None or pq_bytes is None:
+            problems.append(f"{name}: missing {'tar' if tar_bytes is None else 'parquet'}")
+            continue
+        if hashlib.sha256(tar_bytes).hexdigest() != record["tar_sha256"]:
+            problems.append(f"{name}.tar: checksum mismatch")
+        if hashlib.sha256(pq_bytes).hexdigest() != record["parquet_sha256"]:
+            problems.append(f"{name}.parquet: checksum mismatch")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+                keys = {m.name.split(".", 1)[0] for m in tar.getmembers()}
+        except (tarfile.TarError, EOFError, OSError) as e:
+            problems.append(f"{name}.tar: unreadable ({e})")
+            continue
+        try:
+            rows = pq.read_table(io.BytesIO(pq_bytes)).num_rows
+        except Exception as e:
+            problems.append(f"{name}.parquet: unreadable ({e})")
+            continue
+        if not (len(keys) == rows == record["samples"]):
+            problems.append(f"{name}: {len(keys)} samples in tar, {rows} index rows, "
+                            f"{record['samples']} in marker")
+    shards = fs.get_file_info(pafs.FileSelector(f"{root}/shards", allow_not_found=True))
+    for info in shards:
+        stem = info.base_name.rsplit(".", 1)[0]
+        if ".tmp-" in info.base_name:
+            problems.append(f"{info.base_name}: leftover temporary file (an interrupted write)")
+        elif stem not in names:
+            problems.append(f"{info.base_name}: no completion marker (unfinished shard)")
+    return problems
