@@ -1,0 +1,157 @@
+"""Sharded synthesis with a real Ray: job submission, resume after SIGKILL, failures, verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+JOB = ["--num-samples", "48", "--samples-per-shard", "6", "--seed", "3"]
+
+
+def _synth(out, *extra, **kw):
+    return subprocess.run([str(BIN / "textsynth"), "synth", "--out", str(out), *JOB, *extra],
+                          capture_output=True, text=True, timeout=600, **kw)
+
+
+def _shard_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
+
+
+@pytest.fixture(scope="module")
+def reference(assets, tmp_path_factory):
+    """An uninterrupted run of the standard test job."""
+    out = tmp_path_factory.mktemp("ref") / "out"
+    proc = _synth(out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_output_layout_and_readers(reference):
+    shards = sorted((reference / "shards").glob("*.tar"))
+    assert [p.name for p in shards] == [f"synth-{i:06d}.tar" for i in range(8)]
+    assert len(list((reference / "_completions").glob("*.json"))) == 8
+    stats = json.loads((reference / "stats.json").read_text())
+    assert stats["samples"] == 48 and stats["shards_done"] == 8 and stats["shards_failed"] == []
+    assert "seed: 3" in (reference / "config.yaml").read_text()
+    samples = list(wds.WebDataset([str(p) for p in shards], shardshuffle=False).decode("rgb"))
+    assert len(samples) == 48
+    assert samples[0]["__key__"] == "synth-000000-000000"
+    assert samples[0]["png"].shape == (256, 256, 3) and samples[0]["json"]["source"] == "synth"
+    table = pq.read_table(reference / "shards" / "synth-000003.parquet")
+    assert table.num_rows == 6 and {"key", "lang", "size_bucket", "text"} <= set(table.column_names)
+    assert not any("tmp" in p.name for p in (reference / "shards").iterdir())
+    ok = subprocess.run([str(BIN / "textsynth"), "verify", str(reference)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+
+
+def test_rerun_is_a_noop_and_deterministic(reference, tmp_path):
+    before = _shard_bytes(reference)
+    proc = _synth(reference)
+    assert proc.returncode == 0 and "8 shards were already done" in proc.stdout
+    assert _shard_bytes(reference) == before
+
+
+def test_resume_after_sigkill_is_byte_identical(reference, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([str(BIN / "textsynth"), "synth", "--out", str(out), *JOB],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if len(list((out / "_completions").glob("*.json"))) >= 2 if (out / "_completions").exists() else False:
+            break
+        assert proc.poll() is None, "job finished before it could be killed"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its embedded Ray, mid-job
+    proc.wait()
+    done = len(list((out / "_completions").glob("*.json")))
+    assert 2 <= done < 8
+    resumed = _synth(out)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # Workers of the killed job may finish the shard they were on after the driver died.
+    already = int(re.search(r"\((\d+) shards were already done\)", resumed.stdout).group(1))
+    assert done <= already < 8
+    # Leftover temp files of the killed run may exist; the published shards must match.
+    assert {k: v for k, v in _shard_bytes(out).items() if ".tmp-" not in k} == _shard_bytes(reference)
+
+
+def test_failed_shard_is_retried_reported_and_others_kept(assets, tmp_path):
+    out = tmp_path / "out"
+    (out / "shards" / "synth-000002.tar").mkdir(parents=True)  # publishing shard 2 must fail
+    proc = _synth(out)
+    assert proc.returncode == 1
+    assert "FAILED shards: 2" in proc.stdout and "[2]" in proc.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["shards_failed"] == [2] and stats["shards_done"] == 7
+    assert len(list((out / "_completions").glob("*.json"))) == 7
+
+
+def test_verify_finds_a_corrupted_shard(reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    tar = out / "shards" / "synth-000004.tar"
+    data = bytearray(tar.read_bytes())
+    data[2000] ^= 0xFF
+    tar.write_bytes(bytes(data))
+    (out / "shards" / "synth-000006.parquet").write_bytes(b"garbage")
+    proc = subprocess.run([str(BIN / "textsynth"), "verify", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "synth-000004.tar: checksum mismatch" in proc.stdout
+    assert "synth-000006.parquet: checksum mismatch" in proc.stdout
+    assert "synth-000005" not in proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_job_submit_to_a_head_node(assets, tmp_path):
+    """A real head node on free ports with its own temp dir; a job submitted to it."""
+    tmp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # short: Ray's socket paths are limited
+    port, dash = _free_port(), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+         f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+         f"--temp-dir={tmp}", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        address = f"http://127.0.0.1:{dash}"
+        out = tmp_path / "out"
+        submit = None
+        for _ in range(60):  # the dashboard's job API takes a few seconds to come up
+            submit = subprocess.run(
+                [str(BIN / "ray"), "job", "submit", "--address", address, "--working-dir", str(REPO),
+                 "--", "python", "pipelines/synth.py", "--out", str(out), *JOB],
+                env=env, capture_output=True, text=True, timeout=600)
+            if submit.returncode == 0 or "Jobs API" not in submit.stderr + submit.stdout \
+                    and "Connection" not in submit.stderr + submit.stdout:
+                break
+            time.sleep(2)
+        assert submit.returncode == 0, (submit.stdout[-2000:], submit.stderr[-2000:])
+        assert "8/8 shards, 48 samples" in submit.stdout
+        assert subprocess.run([str(BIN / "textsynth"), "verify", str(out)]).returncode == 0
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        subprocess.run(["pkill", "-9", "-f", str(tmp)])  # anything left of this cluster only
