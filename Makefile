@@ -22,7 +22,9 @@ assets: install
 
 demo: assets
 	$(TS) render --num 32 --out $(DEMO)/render --seed 0
-	@echo "demo: samples and contact sheet in $(DEMO)/render (open $(DEMO)/render/contact_sheet.png)"
+	$(TS) synth --out $(DEMO)/synth --num-samples 200 --samples-per-shard 50 --job synth
+	$(TS) verify $(DEMO)/synth
+	@echo "demo: contact sheet $(DEMO)/render/contact_sheet.png; shards in $(DEMO)/synth/shards"
 
 test: assets
 	$(PY) -m pytest -q
