@@ -155,3 +155,30 @@ def test_ray_job_submit_to_a_head_node(assets, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
         subprocess.run(["pkill", "-9", "-f", str(tmp)])  # anything left of this cluster only
+
+
+def test_bad_inputs_error_before_work_or_counted_skip(assets, tmp_path):
+    import yaml
+
+    empty = tmp_path / "zh-empty.txt"
+    empty.write_text("\n")
+    cfg = tmp_path / "empty.yaml"
+    cfg.write_text(yaml.safe_dump({"text": {"corpora": {"zh": [str(empty)]}}}))
+    proc = _synth(tmp_path / "o1", "--config", str(cfg))
+    assert proc.returncode == 2 and "zh-empty.txt has no usable lines" in proc.stderr
+    assert not (tmp_path / "o1").exists()  # nothing written before the error
+
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    photo = next((assets / "backgrounds").rglob("*.png")).read_bytes()
+    (bg / "good.png").write_bytes(photo)
+    (bg / "broken.png").write_bytes(photo[:3000])
+    cfg = tmp_path / "bg.yaml"
+    cfg.write_text(yaml.safe_dump({"background": {"dirs": [str(bg)]}}))
+    out = tmp_path / "o2"
+    proc = subprocess.run([str(BIN / "textsynth"), "synth", "--out", str(out), "--config", str(cfg),
+                           "--num-samples", "12", "--samples-per-shard", "12"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["samples"] == 12 and stats["skips"] == {"bad_background:corrupt_image": 1}
