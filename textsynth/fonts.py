@@ -26,12 +26,6 @@ BLANK_OK = {0x20, 0xA0, 0x3000, 0x2002, 0x2003, 0x2009}
 COVERAGE_CACHE_VERSION = 1
 
 
-def is_han(ch: str) -> bool:
-    cp = ord(ch)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF
-            or 0x20000 <= cp <= 0x3134F)
-
-
 class Coverage:
     """A set of code points as a bitmap: ~8 KB per 64k code points instead of ~4 MB as a
     frozenset of ints, which matters with a hundred CJK faces in every worker."""

@@ -21,7 +21,8 @@ import freetype
 import numpy as np
 import uharfbuzz as hb
 
-from textsynth.fonts import Face, is_han
+from textsynth.fonts import Face
+from textsynth.scripts import is_han
 
 LOAD_FLAGS = freetype.FT_LOAD_DEFAULT | freetype.FT_LOAD_NO_BITMAP | freetype.FT_LOAD_TARGET_NORMAL
 REF_HAN, REF_LATIN = "国", "H"

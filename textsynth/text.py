@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from textsynth.fonts import is_han
+from textsynth.scripts import HAN_RE
 
 CLOSING = set("，。、；：？！）》」』】〕〉”’…·,.;:?!)]}%")
 OPENING = set("（《「『【〔〈“‘([{")
@@ -31,13 +31,12 @@ def clean(s: str) -> str:
     return " ".join(s.split())
 
 
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _LATIN = re.compile("[A-Za-z]")
 
 
 def script_of(s: str) -> str:
-    """'zh', 'en' or 'mixed' by the characters present (same ranges as fonts.is_han)."""
-    han, latin = bool(_HAN.search(s)), bool(_LATIN.search(s))
+    """'zh', 'en' or 'mixed' by the characters present."""
+    han, latin = bool(HAN_RE.search(s)), bool(_LATIN.search(s))
     return "mixed" if han and latin else ("zh" if han else "en")
 
 

@@ -26,22 +26,18 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from textsynth.scripts import HAN_CLASS, HAN_RE, is_han
+
 __all__ = ["KINDS", "LANGS", "build_corpus", "clean_line", "split_long", "is_hanzi", "hanzi_ratio"]
 
 LANGS = ("zh", "en")
 
 # --------------------------------------------------------------------------- script helpers
 
-# CJK Unified Ideographs (U+4E00..U+9FFF) and Extension A (U+3400..U+4DBF).
-_HANZI_CLASS = "\u3400-\u4dbf\u4e00-\u9fff"
-_HANZI_RE = re.compile(f"[{_HANZI_CLASS}]")
+_HANZI_CLASS = HAN_CLASS  # one definition of "Han" for the whole package
+_HANZI_RE = HAN_RE
 _SPACE_RE = re.compile(r"\s")
-
-
-def is_hanzi(ch: str) -> bool:
-    """True for a CJK Unified Ideograph (including Extension A)."""
-    cp = ord(ch)
-    return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF
+is_hanzi = is_han  # kept as the corpus API name
 
 
 def hanzi_ratio(s: str) -> float:
