@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 TS      = $(VENV)/bin/textsynth
 DEMO   ?= out/demo
 
-.PHONY: install assets demo test bench clean
+.PHONY: install assets browser demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -26,7 +26,14 @@ demo: assets
 	$(TS) verify $(DEMO)/synth
 	@echo "demo: contact sheet $(DEMO)/render/contact_sheet.png; shards in $(DEMO)/synth/shards"
 
-test: assets
+# Debian's Chromium, driven by Playwright (web-page ingest, gallery tests); installed with
+# apt when missing and we are root, otherwise the tests that need it say how to get it.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "warning: no chromium; install the Debian package chromium for web pages and gallery tests"
+
+test: assets browser
 	$(PY) -m pytest -q
 
 bench: assets

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from textsynth.generate import Stats
+from textsynth.ray_driver import map_unordered
 from textsynth.shards import ShardSpec, plan, read_completion, write_shard
 
 _WORKER_RESOURCES: dict[str, object] = {}
@@ -41,7 +41,7 @@ def _resources(cfg: dict):
     return _WORKER_RESOURCES[key]
 
 
-def make_shard(cfg: dict, spec: ShardSpec, out_uri: str) -> dict:
+def make_shard(cfg: dict, out_uri: str, spec: ShardSpec) -> dict:
     """Render and publish one shard (runs inside a Ray worker, or inline)."""
     fs, root = pafs.FileSystem.from_uri(out_uri)
     return write_shard(_resources(cfg), spec, fs, root)
@@ -53,19 +53,6 @@ class JobResult:
     done_before: int
     failed: dict[int, str]
     stats: dict
-
-
-def _init_ray(address: str | None):
-    import ray
-
-    if ray.is_initialized():
-        return ray
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-    else:  # an embedded single-machine cluster sized to this machine
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    return ray
 
 
 def _write_text(fs, path: str, text: str) -> None:
@@ -95,21 +82,16 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     t0 = time.perf_counter()
     failed: dict[int, str] = {}
     if todo:
-        ray = _init_ray(address)
-        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(make_shard)
-        cfg_ref = ray.put(cfg)
-        pending = {task.remote(cfg_ref, s, out): s for s in todo}
         bar = tqdm(total=len(specs), initial=done_before, unit="shard", disable=not progress,
                    desc=f"synth {job}")
         samples = sum(r["samples"] for r in records.values() if r)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(ready[0])
-            try:
-                records[spec.index] = ray.get(ready[0])
-                samples += records[spec.index]["samples"]
-            except Exception as e:  # the task failed after its retries
-                failed[spec.index] = f"{type(e).__name__}: {str(e).splitlines()[-1] if str(e) else ''}"
+        for spec, record, error in map_unordered(make_shard, todo, cfg, out, address=address,
+                                                 max_retries=max_retries):
+            if error:
+                failed[spec.index] = error
+            else:
+                records[spec.index] = record
+                samples += record["samples"]
             bar.update(1)
             bar.set_postfix(samples=samples, rate=f"{samples / max(1e-9, time.perf_counter() - t0):.0f}/s")
         bar.close()

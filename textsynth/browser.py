@@ -1,0 +1,48 @@
+"""Headless Chromium through Playwright, shared by web-page ingest and the gallery tests.
+
+Playwright drives the system Chromium (Debian package `chromium`); `playwright install`
+downloads browsers from a CDN and is neither needed nor possible offline. The flags keep a
+headless browser from phoning home and from needing a sandbox or a GPU (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+class BrowserUnavailable(RuntimeError):
+    pass
+
+
+def chromium_path() -> str:
+    """The Chromium binary: $TEXTSYNTH_CHROMIUM, else `chromium` on PATH."""
+    path = os.environ.get("TEXTSYNTH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        raise BrowserUnavailable(
+            "no Chromium found: install the Debian package `chromium` (apt-get install chromium) "
+            "or set TEXTSYNTH_CHROMIUM to a Chromium binary")
+    return path
+
+
+@contextmanager
+def chromium():
+    """A headless Chromium browser, closed on exit. Playwright's launch() gives it a fresh
+    temporary profile (what DESIGN §5's fresh --user-data-dir asks for)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        raise BrowserUnavailable("web pages need Playwright: pip install 'textsynth[web]'") from e
+    exe = chromium_path()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
