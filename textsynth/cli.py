@@ -86,6 +86,28 @@ def _cmd_verify(args) -> int:
     return 1 if bad else 0
 
 
+def _cmd_curate(args) -> int:
+    from textsynth.curation.config import load_curate_config
+    from textsynth.curation.job import main_exit_code, run, summary
+
+    cfg = load_curate_config(args.config, seed=args.seed)
+    result = run(cfg, args.input, args.out, dataset=args.job, address=args.address)
+    print(summary(result, args.out))
+    return main_exit_code(result)
+
+
+def add_curate_args(p: argparse.ArgumentParser) -> None:
+    """The curate job's arguments (shared with pipelines/curate.py)."""
+    p.add_argument("--config", help="YAML config (default: pipelines/configs/curate_docs.yaml)")
+    p.add_argument("--input", nargs="+", required=True, metavar="PATH",
+                   help="PDFs, images (png/jpg/webp/tif), .html files, folders of them, or "
+                        "http(s) URLs; each argument is one category for near-duplicate removal")
+    p.add_argument("--out", required=True, help="output dir or URI (pyarrow filesystem, e.g. s3://...)")
+    p.add_argument("--seed", type=int, help="random seed for crop sizes (default: the config's seed)")
+    p.add_argument("--job", default="doc", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
+
+
 def add_synth_args(p: argparse.ArgumentParser) -> None:
     """The synth job's arguments (shared with pipelines/synth.py)."""
     p.add_argument("--config", help="YAML config (default: pipelines/configs/synth_en_zh.yaml)")
@@ -131,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "missing shards; the same config and seed give identical bytes.")
     add_synth_args(sy)
     sy.set_defaults(func=_cmd_synth)
+
+    cu = sub.add_parser("curate", help="curate real documents into doc shards on Ray (resumable)",
+                        description="Cut PDF pages, images and web pages into crops, keep the sharp "
+                                    "and text-dense ones (clarity scores, PP-OCRv5 character "
+                                    "density), drop duplicates, and write doc shards plus "
+                                    "rejects/*.parquet with every reject's reason and scores. "
+                                    "Re-running the same command redoes only unfinished partitions.")
+    add_curate_args(cu)
+    cu.set_defaults(func=_cmd_curate)
 
     v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
     v.add_argument("dirs", nargs="+", help="output dirs or URIs")

@@ -64,7 +64,8 @@ class ConfigError(ValueError):
     pass
 
 
-def _merge(base: dict, over: dict, where: str) -> dict:
+def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FORM) -> dict:
+    """``over`` deep-merged into ``base``; unknown keys and wrong types raise ConfigError."""
     out = copy.deepcopy(base)
     for key, value in over.items():
         path = f"{where}.{key}" if where else key
@@ -74,7 +75,7 @@ def _merge(base: dict, over: dict, where: str) -> dict:
         if isinstance(default, dict) and not isinstance(value, dict):
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
         if isinstance(default, dict) and path not in FREE_FORM:
-            out[key] = _merge(default, value, path)
+            out[key] = merge(default, value, path, free_form)
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"config key '{path}' must be true/false, got {value!r}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool) and (
@@ -116,9 +117,8 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"layout.lines must be [min, max] with 1 <= min <= max, got {[lo, hi]}")
 
 
-def load_config(path: str | Path | None = None, **overrides) -> dict:
-    """Defaults, then the YAML file (the bundled English/Chinese config if None), then overrides."""
-    path = Path(path) if path else DEFAULT_CONFIG
+def read_yaml(path: Path) -> dict:
+    """A YAML config file's top-level mapping, or a ConfigError naming the file."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -127,7 +127,13 @@ def load_config(path: str | Path | None = None, **overrides) -> dict:
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping at top level")
-    cfg = _merge(DEFAULTS, data, "")
-    cfg = _merge(cfg, {k: v for k, v in overrides.items() if v is not None}, "")
+    return data
+
+
+def load_config(path: str | Path | None = None, **overrides) -> dict:
+    """Defaults, then the YAML file (the bundled English/Chinese config if None), then overrides."""
+    data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    cfg = merge(DEFAULTS, data)
+    cfg = merge(cfg, {k: v for k, v in overrides.items() if v is not None})
     _check(cfg)
     return cfg

@@ -49,7 +49,7 @@ def plan(job: str, num_samples: int, per_shard: int, seed: int) -> list[ShardSpe
             for i, first in enumerate(range(0, num_samples, per_shard))]
 
 
-def _tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), 0, 0o644
     info.uid = info.gid = 0
@@ -71,35 +71,72 @@ def _flat_row(key: str, meta: dict, image_name: str) -> dict:
     return row
 
 
+def pack(samples) -> tuple[bytes, bytes]:
+    """A tar and its parquet index from ``(key, image_name, image_bytes, meta)`` tuples,
+    written in the given order with fixed member metadata."""
+    tar_buf, rows = io.BytesIO(), []
+    with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for key, image_name, image_bytes, meta in samples:
+            tar_member(tar, image_name, image_bytes)
+            tar_member(tar, f"{key}.json",
+                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
+            rows.append(_flat_row(key, meta, image_name))
+    pq_buf = io.BytesIO()
+    table = pa.Table.from_pylist(rows) if rows else pa.table({"key": pa.array([], pa.string())})
+    pq.write_table(table, pq_buf, compression="zstd")
+    return tar_buf.getvalue(), pq_buf.getvalue()
+
+
 def render_shard(res: Resources, spec: ShardSpec) -> tuple[bytes, bytes, Stats]:
     """Render a shard in memory: (tar bytes, parquet bytes, stats)."""
     out = res.cfg["output"]
     fmt = out["format"]
     stats = Stats()
-    tar_buf, rows = io.BytesIO(), []
-    with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+
+    def samples():
         for i in range(spec.count):
             try:
                 img, meta = make_sample(res, spec.seed, spec.first + i, stats)
             except Skip:
                 continue  # counted in stats.skips; the key is simply absent
             key = f"{spec.name}-{i:06d}"
-            image_name = f"{key}.{fmt}"
-            _tar_member(tar, image_name, encode(img, fmt, out["png_level"], out["jpeg_quality"]))
-            _tar_member(tar, f"{key}.json",
-                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
-            rows.append(_flat_row(key, meta, image_name))
-    pq_buf = io.BytesIO()
-    table = pa.Table.from_pylist(rows) if rows else pa.table({"key": pa.array([], pa.string())})
-    pq.write_table(table, pq_buf, compression="zstd")
-    return tar_buf.getvalue(), pq_buf.getvalue(), stats
+            yield key, f"{key}.{fmt}", encode(img, fmt, out["png_level"], out["jpeg_quality"]), meta
+
+    tar_bytes, pq_bytes = pack(samples())
+    return tar_bytes, pq_bytes, stats
 
 
-def _atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
+    """The file's bytes, or None when it is missing or unreadable."""
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with fs.open_output_stream(tmp) as f:
         f.write(data)
     fs.move(tmp, path)
+
+
+def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_bytes: bytes,
+            samples: int, **record) -> dict:
+    """Write ``shards/{name}.tar`` and ``.parquet`` atomically, then the completion marker
+    holding their checksums and ``record``; returns the marker's record."""
+    atomic_write(fs, f"{root}/shards/{name}.tar", tar_bytes)
+    atomic_write(fs, f"{root}/shards/{name}.parquet", pq_bytes)
+    record = {
+        **record,
+        "samples": samples,
+        "tar_sha256": hashlib.sha256(tar_bytes).hexdigest(),
+        "tar_bytes": len(tar_bytes),
+        "parquet_sha256": hashlib.sha256(pq_bytes).hexdigest(),
+    }
+    atomic_write(fs, f"{root}/_completions/{name}.json", json.dumps(record, indent=1).encode())
+    return record
 
 
 def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str) -> dict:
@@ -107,19 +144,8 @@ def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str)
     t0 = time.perf_counter()
     tar_bytes, pq_bytes, stats = render_shard(res, spec)
     seconds = time.perf_counter() - t0
-    _atomic_write(fs, f"{root}/shards/{spec.name}.tar", tar_bytes)
-    _atomic_write(fs, f"{root}/shards/{spec.name}.parquet", pq_bytes)
-    record = {
-        "spec": asdict(spec),
-        "samples": stats.samples,
-        "tar_sha256": hashlib.sha256(tar_bytes).hexdigest(),
-        "tar_bytes": len(tar_bytes),
-        "parquet_sha256": hashlib.sha256(pq_bytes).hexdigest(),
-        "stats": stats.as_dict(),
-        "seconds": round(seconds, 3),
-    }
-    _atomic_write(fs, f"{root}/_completions/{spec.name}.json", json.dumps(record, indent=1).encode())
-    return record
+    return publish(fs, root, spec.name, tar_bytes, pq_bytes, stats.samples, spec=asdict(spec),
+                   stats=stats.as_dict(), seconds=round(seconds, 3))
 
 
 def read_completion(fs: pafs.FileSystem, root: str, spec: ShardSpec) -> dict | None:

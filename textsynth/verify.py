@@ -15,13 +15,7 @@ import tarfile
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-
-def _read(fs, path: str) -> bytes | None:
-    try:
-        with fs.open_input_stream(path) as f:
-            return f.read()
-    except (FileNotFoundError, OSError):
-        return None
+from textsynth.shards import read_bytes
 
 
 def verify(out: str) -> list[str]:
@@ -33,9 +27,9 @@ def verify(out: str) -> list[str]:
     if not names:
         return [f"{out}: no completion markers (not a textsynth output, or nothing finished)"]
     for name in names:
-        record = json.loads(_read(fs, f"{root}/_completions/{name}.json"))
-        tar_bytes = _read(fs, f"{root}/shards/{name}.tar")
-        pq_bytes = _read(fs, f"{root}/shards/{name}.parquet")
+        record = json.loads(read_bytes(fs, f"{root}/_completions/{name}.json"))
+        tar_bytes = read_bytes(fs, f"{root}/shards/{name}.tar")
+        pq_bytes = read_bytes(fs, f"{root}/shards/{name}.parquet")
         if tar_bytes is None or pq_bytes is None:
             problems.append(f"{name}: missing {'tar' if tar_bytes is None else 'parquet'}")
             continue

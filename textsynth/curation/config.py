@@ -1,0 +1,96 @@
+"""Curation config: defaults in one place, merged and checked like the synthesis config.
+
+Threshold defaults come from the calibration in BENCHMARKS.md (crops of real PDF pages and
+their blurred / JPEG-compressed copies).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textsynth.config import REPO_ROOT, ConfigError, merge, read_yaml
+
+DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "curate_docs.yaml"
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "ingest": {
+        "pdf_dpi": 96,               # render scale for PDF pages (72 = 1 px per point); 96 puts
+                                     # 10-11 pt body text at ~10-13 px, inside the 5-20 px range
+        "pdf_pages": "",             # page ranges per PDF, e.g. "1-5,9" (1-based); "" = all
+        "max_pages_per_file": 0,     # 0 = no limit
+        "min_page_text_chars": 20,   # PDF pages whose text layer has fewer chars are blank
+        "max_image_pixels": 80_000_000,   # decompression-bomb guard for image files
+        "html_width": 1280,          # viewport width for web pages
+        "html_max_height": 8000,     # full-page screenshots are cut off here
+        "html_timeout_s": 30,
+        "files_per_partition": 1,    # a partition (the unit of resume) is this many input files
+    },
+    "crop": {
+        "mode": "tiles",             # tiles: native-resolution crops | whole: the page resized
+        "sizes": [256, 512],         # crop sides (px); each tile position picks one by seed
+        "stride_frac": 1.0,          # tile step as a fraction of the crop side
+        "whole_max_side": 1024,      # mode whole: longest side after resizing
+        "min_ink_frac": 0.01,        # cheap blank filter: share of pixels off the paper colour
+    },
+    "clarity": {                     # a crop passes when every bound holds (see clarity.py)
+        "min_sharpness": 1.0,
+        "min_laplacian_var": 2000.0,
+        "min_tenengrad": 5000.0,
+        "max_blockiness": 1.35,
+    },
+    "ocr": {
+        "model_dir": "",             # default: $TEXTSYNTH_HOME/models (PP-OCRv5 from assets fetch)
+        "det_dir": "",               # or official Paddle inference model dirs
+        "rec_dir": "",
+        "min_score": 0.5,            # recognised lines below this confidence are ignored
+    },
+    "density": {                     # recognised characters (no spaces) per crop, by language
+        # Per 256x256 of crop area. The report's benchmark kept 200-600 (zh) / 300-600 (en)
+        # at ~16 px (zh) / ~10 px (en); training crops at native size are allowed sparser.
+        "chars": {"zh": [100, 800], "en": [150, 1000], "mixed": [100, 800]},
+        "per_mpx": [0, 100_000_000], # characters per megapixel (crops of any size)
+        "scale_to_256": True,        # scale the char ranges by crop area / 256^2
+    },
+    "dedup": {
+        "ngram": {"zh": 3, "en": 5},  # n per script: Han characters / everything else
+        "page_threshold": 0.2,       # n-gram overlap within one page
+        "category_threshold": 0.3,   # ... within one category (an --input argument)
+        "phash_max_distance": 4,     # bits of 64; visual near-duplicates
+    },
+    "output": {"format": "png", "png_level": 1, "jpeg_quality": 95,
+               "reject_examples_per_reason": 8},
+}
+
+FREE_FORM = {"density.chars", "dedup.ngram"}
+
+
+def _check(cfg: dict) -> None:
+    if cfg["crop"]["mode"] not in ("tiles", "whole"):
+        raise ConfigError(f"crop.mode must be tiles or whole, got {cfg['crop']['mode']!r}")
+    if not cfg["crop"]["sizes"] or any(not isinstance(s, int) or not 32 <= s <= 4096
+                                       for s in cfg["crop"]["sizes"]):
+        raise ConfigError(f"crop.sizes must be integers in 32..4096, got {cfg['crop']['sizes']}")
+    if not 0 < cfg["crop"]["stride_frac"] <= 4:
+        raise ConfigError("crop.stride_frac must be in (0, 4]")
+    for lang, rng in cfg["density"]["chars"].items():
+        if not (isinstance(rng, list) and len(rng) == 2 and 0 <= rng[0] <= rng[1]):
+            raise ConfigError(f"density.chars.{lang} must be [min, max], got {rng}")
+    for lang in ("zh", "en", "mixed"):
+        if lang not in cfg["density"]["chars"]:
+            raise ConfigError(f"density.chars needs an entry for '{lang}'")
+    if set(cfg["dedup"]["ngram"]) != {"zh", "en"}:
+        raise ConfigError(f"dedup.ngram must give n for zh and en, got {cfg['dedup']['ngram']}")
+    if cfg["output"]["format"] not in ("png", "jpg", "webp"):
+        raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
+    if cfg["ingest"]["files_per_partition"] < 1:
+        raise ConfigError("ingest.files_per_partition must be >= 1")
+
+
+def load_curate_config(path: str | Path | None = None, **overrides) -> dict:
+    """Defaults, then the YAML file (the bundled docs config if None), then overrides."""
+    data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    cfg = merge(DEFAULTS, data, free_form=FREE_FORM)
+    cfg = merge(cfg, {k: v for k, v in overrides.items() if v is not None}, free_form=FREE_FORM)
+    _check(cfg)
+    return cfg

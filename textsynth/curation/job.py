@@ -1,0 +1,311 @@
+"""`textsynth curate`: the curation job on Ray, resumable by input partition.
+
+Phase 1 (Ray tasks, one per partition of input files): the filter cascade writes the
+partition's candidates and rejects under ``_work/`` and then its completion marker. A rerun
+skips partitions whose marker matches the same inputs, config and file checksums.
+
+Phase 2 (the driver, cheap: metadata only plus copying bytes): exact duplicates across the
+whole job and near-duplicates within each category (n-gram overlap, perceptual hash) are
+dropped from the candidates, keeping the crop with the most characters; then every partition
+is published as ``shards/{dataset}-{index:06d}`` (tar + parquet + marker, as in synthesis)
+and ``rejects/{dataset}-{index:06d}.parquet`` (+ a tar of example crops). Phase 2 is a pure
+function of the phase-1 files, so it is simply redone on every run.
+
+Output (DESIGN §3): shards/, rejects/, _completions/, _work/, config.yaml, stats.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import tarfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import yaml
+
+from textsynth.curation import dedup, ingest
+from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
+from textsynth.ray_driver import map_unordered
+from textsynth.render import encode
+from textsynth.shards import atomic_write, pack, publish, read_bytes, tar_member
+
+_WORKER_CASCADE: dict[str, Cascade] = {}
+
+
+def config_key(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()
+
+
+def _cascade(cfg: dict) -> Cascade:
+    """This worker process's cascade (and OCR model), built once per config."""
+    key = config_key(cfg)
+    if key not in _WORKER_CASCADE:
+        _WORKER_CASCADE.clear()
+        _WORKER_CASCADE[key] = Cascade(cfg)
+    return _WORKER_CASCADE[key]
+
+
+def _sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+# ---------------------------------------------------------------- phase 1: one partition
+
+def _encode(img, out: dict) -> tuple[str, bytes]:
+    return out["format"], encode(img, out["format"], out["png_level"], out["jpeg_quality"])
+
+
+def _reject_files(rows: list[RejectRow], out: dict) -> tuple[bytes, bytes]:
+    """The rejects parquet (one row per reject) and a tar of example crops, at most
+    ``reject_examples_per_reason`` per reason, as JPEG (they are for looking at)."""
+    per_reason: Counter = Counter()
+    score_names = sorted({k for r in rows for k in r.scores})
+    records, tar_buf = [], io.BytesIO()
+    with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for r in rows:
+            image = None
+            if r.image is not None and per_reason[r.reason] < out["reject_examples_per_reason"]:
+                per_reason[r.reason] += 1
+                image = f"{r.key}.jpg"
+                tar_member(tar, image, encode(r.image, "jpg", jpeg_quality=90))
+            records.append({"key": r.key, "image": image, "reason": r.reason, "detail": r.detail,
+                            "origin": json.dumps(r.origin, ensure_ascii=False, sort_keys=True),
+                            **{f"score_{k}": (float(r.scores[k]) if k in r.scores else None)
+                               for k in score_names}})
+    schema = pa.schema([("key", pa.string()), ("image", pa.string()), ("reason", pa.string()),
+                        ("detail", pa.string()), ("origin", pa.string()),
+                        *[(f"score_{k}", pa.float64()) for k in score_names]])
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(records, schema=schema), buf, compression="zstd")
+    return buf.getvalue(), tar_buf.getvalue()
+
+
+def _candidate_files(result: PartitionResult, out: dict) -> tuple[bytes, bytes, bytes]:
+    """Candidates as a tar + parquet (the shard format) and the dedup keys parquet."""
+    samples, keys = [], []
+    for c in result.candidates:
+        fmt, data = _encode(c.image, out)
+        samples.append((c.key, f"{c.key}.{fmt}", data, c.meta))
+        keys.append({"key": c.key, "category": c.category, "chars": c.chars, "lang": c.meta["lang"],
+                     "text": c.meta["text"], "phash": f"{dedup.phash(c.image):016x}",
+                     "chash": dedup.content_hash(c.image)})
+    tar_bytes, pq_bytes = pack(samples)
+    schema = pa.schema([("key", pa.string()), ("category", pa.string()), ("chars", pa.int64()),
+                        ("lang", pa.string()), ("text", pa.string()), ("phash", pa.string()),
+                        ("chash", pa.string())])
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(keys, schema=schema), buf, compression="zstd")
+    return tar_bytes, pq_bytes, buf.getvalue()
+
+
+WORK_FILES = {"tar": "{p}.tar", "parquet": "{p}.parquet", "dedup": "{p}.dedup.parquet",
+              "rejects": "{p}.rejects.parquet", "rejects_tar": "{p}.rejects.tar"}
+
+
+def curate_partition(cfg: dict, out_uri: str, dataset: str, part: ingest.Partition) -> dict:
+    """Phase 1 for one partition (runs in a Ray worker); returns its completion record."""
+    fs, root = pafs.FileSystem.from_uri(out_uri)
+    t0 = time.perf_counter()
+    result = _cascade(cfg).run(dataset, part)
+    files = dict(zip(("tar", "parquet", "dedup"), _candidate_files(result, cfg["output"])))
+    files["rejects"], files["rejects_tar"] = _reject_files(result.rejects, cfg["output"])
+    name = f"part-{part.index:06d}"
+    for kind, data in files.items():
+        atomic_write(fs, f"{root}/_work/{WORK_FILES[kind].format(p=name)}", data)
+    record = {
+        "partition": part.index, "sources": [s.uri for s in part.sources],
+        "config": config_key(cfg), "candidates": len(result.candidates),
+        "crops": result.counts["crops"], "stage_counts": dict(result.counts),
+        "rejects": dict(Counter(r.reason for r in result.rejects)),
+        "stage_seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "seconds": round(time.perf_counter() - t0, 3),
+        "sha256": {kind: _sha(data) for kind, data in files.items()},
+    }
+    atomic_write(fs, f"{root}/_work/_completions/{name}.json", json.dumps(record, indent=1).encode())
+    return record
+
+
+def read_partition_marker(fs, root: str, cfg: dict, part: ingest.Partition) -> dict | None:
+    """The partition's record if it finished with these inputs and config and its files
+    still match their checksums."""
+    name = f"part-{part.index:06d}"
+    raw = read_bytes(fs, f"{root}/_work/_completions/{name}.json")
+    try:
+        record = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return None
+    if not record or record["sources"] != [s.uri for s in part.sources] or record["config"] != config_key(cfg):
+        return None
+    for kind, digest in record["sha256"].items():
+        data = read_bytes(fs, f"{root}/_work/{WORK_FILES[kind].format(p=name)}")
+        if data is None or _sha(data) != digest:
+            return None
+    return record
+
+
+# ---------------------------------------------------------------- phase 2: dedup + publish
+
+def cross_dedup(fs, root: str, parts: list[int], cfg: dict) -> dict[str, tuple[str, str]]:
+    """{dropped key: (reason, kept key)} over all finished partitions."""
+    rows = []
+    for p in parts:
+        rows += pq.read_table(io.BytesIO(read_bytes(fs, f"{root}/_work/part-{p:06d}.dedup.parquet"))).to_pylist()
+    ngram = cfg["dedup"]["ngram"]
+    cands = [dedup.Candidate(r["key"], r["category"], r["chars"], dedup.ngrams(r["text"], ngram["zh"], ngram["en"]),
+                             int(r["phash"], 16), r["chash"]) for r in rows]
+    dropped = dedup.exact_duplicates(cands)
+    rest = [c for c in cands if c.key not in dropped]
+    near = dedup.near_duplicates(rest, cfg["dedup"]["category_threshold"], cfg["dedup"]["phash_max_distance"])
+    dropped.update({k: (f"{reason}_category", other) for k, (reason, other) in near.items()})
+    return dropped
+
+
+def _tar_members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def publish_partition(fs, root: str, dataset: str, p: int, record: dict,
+                      dropped: dict[str, tuple[str, str]], cfg: dict) -> dict:
+    """Write the final shard and rejects of partition ``p``; returns counts."""
+    name = f"part-{p:06d}"
+    members = _tar_members(read_bytes(fs, f"{root}/_work/{name}.tar"))
+    metas = {n[:-5]: json.loads(b) for n, b in members.items() if n.endswith(".json")}
+    kept, dup_rows = [], []
+    for key, meta in metas.items():  # tar order = candidate order
+        image_name = next(n for n in members if n.startswith(key + ".") and not n.endswith(".json"))
+        if key in dropped:
+            reason, other = dropped[key]
+            dup_rows.append((key, reason, other, meta, members[image_name]))
+        else:
+            kept.append((key, image_name, members[image_name], meta))
+    tar_bytes, pq_bytes = pack(kept)
+    shard = f"{dataset}-{p:06d}"
+    publish(fs, root, shard, tar_bytes, pq_bytes, len(kept), partition=p, sources=record["sources"])
+
+    # Rejects: phase-1 rows plus the cross-partition duplicates, with example pictures.
+    rej_pq = read_bytes(fs, f"{root}/_work/{name}.rejects.parquet")
+    rej_tar = read_bytes(fs, f"{root}/_work/{name}.rejects.tar")
+    rej = pq.read_table(io.BytesIO(rej_pq)).to_pylist()
+    if dup_rows:
+        import cv2
+        import numpy as np
+
+        extra = [RejectRow(k, reason, f"duplicates {other}", meta["origin"], meta["scores"],
+                           cv2.cvtColor(cv2.imdecode(np.frombuffer(img, np.uint8), 1), cv2.COLOR_BGR2RGB))
+                 for k, reason, other, meta, img in dup_rows]
+        extra_pq, extra_tar = _reject_files(extra, cfg["output"])
+        both = [pq.read_table(io.BytesIO(b)) for b in (rej_pq, extra_pq)]
+        buf = io.BytesIO()
+        pq.write_table(pa.concat_tables(both, promote_options="default"), buf, compression="zstd")
+        rej_pq = buf.getvalue()
+        rej += both[1].to_pylist()
+        members = {**_tar_members(rej_tar), **_tar_members(extra_tar)}
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for n, b in members.items():
+                tar_member(tar, n, b)
+        rej_tar = buf.getvalue()
+    atomic_write(fs, f"{root}/rejects/{shard}.parquet", rej_pq)
+    atomic_write(fs, f"{root}/rejects/{shard}.tar", rej_tar)
+    return {"kept": len(kept), "rejects": Counter(r["reason"] for r in rej)}
+
+
+# ---------------------------------------------------------------- the job
+
+@dataclass
+class CurateResult:
+    partitions: int
+    done_before: int
+    failed: dict[int, str]
+    stats: dict
+
+
+def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: str | None = None,
+        max_retries: int = 2, progress: bool = True) -> CurateResult:
+    """Run (or resume) a curation job over ``inputs`` into ``out``."""
+    from tqdm import tqdm
+
+    sources = ingest.discover(inputs)
+    if not sources:
+        raise ValueError(f"no curatable files (pdf, images, html) under {inputs}")
+    parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
+    fs, root = pafs.FileSystem.from_uri(out)
+    for d in ("shards", "rejects", "_completions", "_work/_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
+    resolved = {**cfg, "job": {"name": dataset, "inputs": inputs}}
+    atomic_write(fs, f"{root}/config.yaml",
+                 yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True).encode())
+
+    records = {p.index: read_partition_marker(fs, root, cfg, p) for p in parts}
+    todo = [p for p in parts if records[p.index] is None]
+    done_before = len(parts) - len(todo)
+    failed: dict[int, str] = {}
+    t0 = time.perf_counter()
+    if todo:
+        bar = tqdm(total=len(parts), initial=done_before, unit="part", disable=not progress,
+                   desc=f"curate {dataset}")
+        kept = sum(r["candidates"] for r in records.values() if r)
+        for part, record, error in map_unordered(curate_partition, todo, cfg, out, dataset,
+                                                 address=address, max_retries=max_retries):
+            if error:
+                failed[part.index] = f"{error} (inputs: {', '.join(s.uri for s in part.sources)})"
+            else:
+                records[part.index] = record
+                kept += record["candidates"]
+            bar.update(1)
+            bar.set_postfix(candidates=kept)
+        bar.close()
+    phase1 = time.perf_counter() - t0
+
+    done = sorted(i for i, r in records.items() if r)
+    dropped = cross_dedup(fs, root, done, cfg)
+    kept, rejects = 0, Counter()
+    for p in done:
+        counts = publish_partition(fs, root, dataset, p, records[p], dropped, cfg)
+        kept += counts["kept"]
+        rejects += counts["rejects"]
+    stage_seconds, stage_counts = Counter(), Counter()
+    for p in done:
+        stage_seconds.update(records[p]["stage_seconds"])
+        stage_counts.update(records[p]["stage_counts"])
+    stats = {
+        "inputs": len(sources), "partitions": len(parts), "partitions_done": len(done),
+        "partitions_failed": {str(k): v for k, v in sorted(failed.items())},
+        "crops": stage_counts["crops"], "kept": kept,
+        "rejects": dict(sorted(rejects.items())),
+        "stage_counts": dict(stage_counts),
+        "stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()},
+        # Timing fields describe the last invocation only (they differ between runs).
+        "timing": {"wall_seconds": round(time.perf_counter() - t0, 3),
+                   "phase1_seconds": round(phase1, 3), "partitions_this_run": len(todo) - len(failed)},
+    }
+    atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
+    return CurateResult(len(parts), done_before, failed, stats)
+
+
+def summary(result: CurateResult, out: str) -> str:
+    s = result.stats
+    rej = ", ".join(f"{k} {v}" for k, v in sorted(s["rejects"].items(), key=lambda kv: -kv[1]))
+    lines = [f"{out}: {s['partitions_done']}/{result.partitions} partitions "
+             f"({result.done_before} already done), {s['crops']} crops -> {s['kept']} kept",
+             f"  rejects: {rej or 'none'}",
+             f"  time per stage (s, all workers): {s['stage_seconds']}",
+             f"  this run: {s['timing']['wall_seconds']} s"]
+    if result.failed:
+        lines.append("  FAILED partitions: " + "; ".join(f"{i}: {e}" for i, e in sorted(result.failed.items())))
+    return "\n".join(lines)
+
+
+def main_exit_code(result: CurateResult) -> int:
+    if result.failed:
+        print(f"error: {len(result.failed)} partition(s) failed: {sorted(result.failed)}", file=sys.stderr)
+        return 1
+    return 0
