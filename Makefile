@@ -23,8 +23,11 @@ assets: install
 demo: assets
 	$(TS) render --num 32 --out $(DEMO)/render --seed 0
 	$(TS) synth --out $(DEMO)/synth --num-samples 200 --samples-per-shard 50 --job synth
-	$(TS) verify $(DEMO)/synth
+	$(TS) curate --config pipelines/configs/curate_demo.yaml --out $(DEMO)/curate \
+	  --input "$$($(TS) assets path documents)"
+	$(TS) verify $(DEMO)/synth $(DEMO)/curate
 	@echo "demo: contact sheet $(DEMO)/render/contact_sheet.png; shards in $(DEMO)/synth/shards"
+	@echo "demo: curated doc shards in $(DEMO)/curate/shards, rejects with reasons in $(DEMO)/curate/rejects"
 
 # Debian's Chromium, driven by Playwright (web-page ingest, gallery tests); installed with
 # apt when missing and we are root, otherwise the tests that need it say how to get it.

@@ -256,3 +256,31 @@ def test_web_page_is_screenshotted_in_chromium_and_cropped(tmp_path):
     assert len(whole) == 1 and max(whole[0][0].shape[:2]) == 512
     (bad,) = list(ingest.pages(ingest.Source("http://127.0.0.1:9/nothing", "url", "web"), cfg["ingest"]))
     assert isinstance(bad, ingest.Reject) and bad.reason == "unreadable_web_page"
+
+
+def test_lost_partition_is_redone_alone_and_identically(curated, inputs, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(curated[0], out)
+    before = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
+    markers = sorted((out / "_work" / "_completions").glob("*.json"))
+    markers[-1].unlink()  # as if the job had been killed before this partition finished
+    proc = _curate(out, inputs)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "stats.json").read_text())["timing"]["partitions_this_run"] == 1
+    assert {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())} == before
+
+
+def test_missing_ocr_models_fail_before_any_work(inputs, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"ocr: {{model_dir: {tmp_path / 'no-models'}}}\n")
+    proc = subprocess.run([str(BIN / "textsynth"), "curate", "--config", str(cfg), "--out", str(tmp_path / "o"),
+                           "--input", str(inputs["pdf"])], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "OCR model files missing" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_relative_output_paths_work(curated):
+    out = curated[0]
+    proc = subprocess.run([str(BIN / "textsynth"), "verify", out.name], cwd=out.parent,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "OK" in proc.stdout

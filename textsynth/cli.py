@@ -20,6 +20,15 @@ def _cmd_assets_fetch(args) -> int:
     return 0
 
 
+def _cmd_assets_path(args) -> int:
+    from textsynth import paths
+
+    print({"home": paths.home, "fonts": paths.fonts_dir, "corpora": paths.corpora_dir,
+           "backgrounds": paths.backgrounds_dir, "documents": paths.documents_dir,
+           "models": paths.models_dir}[args.what]())
+    return 0
+
+
 def _cmd_render(args) -> int:
     from tqdm import tqdm
 
@@ -136,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--profile", choices=["ci", "full"], default="ci",
                    help="ci: ~10 MB of fonts plus small corpora (default); full: everything")
     f.set_defaults(func=_cmd_assets_fetch)
+    ap = asub.add_parser("path", help="print where a kind of asset lives (for scripts)")
+    ap.add_argument("what", choices=["home", "fonts", "corpora", "backgrounds", "documents", "models"])
+    ap.set_defaults(func=_cmd_assets_path)
 
     r = sub.add_parser("render", help="render N samples locally (no Ray) with a contact sheet",
                        description="Render samples in this process for a quick look: writes "

@@ -119,7 +119,7 @@ class OCRLine:
     score: float
 
 
-def _model_name(model_dir: Path) -> str:
+def model_name(model_dir: Path) -> str:
     """The Global.model_name of a PaddleX model dir, or a FileNotFoundError with the fix."""
     yml = model_dir / "inference.yml"
     has_weights = (model_dir / "inference.onnx").is_file() or (
@@ -161,7 +161,7 @@ class OCR:
         model_dir = Path(model_dir) if model_dir is not None else paths.models_dir()
         det_dir = Path(det_dir) if det_dir is not None else model_dir / DET_NAME
         rec_dir = Path(rec_dir) if rec_dir is not None else model_dir / REC_NAME
-        det_name, rec_name = _model_name(det_dir), _model_name(rec_dir)
+        det_name, rec_name = model_name(det_dir), model_name(rec_dir)
 
         onnx = all((d / "inference.onnx").is_file() for d in (det_dir, rec_dir))
         engine_args: dict = {"cpu_threads": cpu_threads}

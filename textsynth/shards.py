@@ -106,6 +106,19 @@ def render_shard(res: Resources, spec: ShardSpec) -> tuple[bytes, bytes, Stats]:
     return tar_bytes, pq_bytes, stats
 
 
+def resolve_uri(uri: str) -> str:
+    """A local path made absolute (Ray workers run elsewhere; pyarrow needs absolute
+    paths), a URI such as ``s3://bucket/prefix`` unchanged."""
+    import os
+
+    return uri if "://" in uri else os.path.abspath(uri)
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and root path of an output dir or URI."""
+    return pafs.FileSystem.from_uri(resolve_uri(uri))
+
+
 def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
     """The file's bytes, or None when it is missing or unreadable."""
     try:

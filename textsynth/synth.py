@@ -16,12 +16,11 @@ import sys
 import time
 from dataclasses import dataclass
 
-import pyarrow.fs as pafs
 import yaml
 
 from textsynth.generate import Stats
 from textsynth.ray_driver import map_unordered
-from textsynth.shards import ShardSpec, plan, read_completion, write_shard
+from textsynth.shards import ShardSpec, filesystem, plan, read_completion, resolve_uri, write_shard
 
 _WORKER_RESOURCES: dict[str, object] = {}
 
@@ -43,7 +42,7 @@ def _resources(cfg: dict):
 
 def make_shard(cfg: dict, out_uri: str, spec: ShardSpec) -> dict:
     """Render and publish one shard (runs inside a Ray worker, or inline)."""
-    fs, root = pafs.FileSystem.from_uri(out_uri)
+    fs, root = filesystem(out_uri)
     return write_shard(_resources(cfg), spec, fs, root)
 
 
@@ -67,7 +66,8 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
 
     from textsynth.resources import Resources
 
-    fs, root = pafs.FileSystem.from_uri(out)
+    out = resolve_uri(out)
+    fs, root = filesystem(out)
     specs = plan(job, num_samples, samples_per_shard, cfg["seed"])
     Resources(cfg)  # fail fast on bad inputs (no fonts, empty corpus) before any work starts
     for d in ("shards", "_completions"):

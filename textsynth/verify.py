@@ -15,12 +15,12 @@ import tarfile
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from textsynth.shards import read_bytes
+from textsynth.shards import filesystem, read_bytes
 
 
 def verify(out: str) -> list[str]:
     """Problems found (empty list = all good)."""
-    fs, root = pafs.FileSystem.from_uri(out)
+    fs, root = filesystem(out)
     problems = []
     markers = fs.get_file_info(pafs.FileSelector(f"{root}/_completions", allow_not_found=True))
     names = sorted(i.base_name[:-5] for i in markers if i.base_name.endswith(".json"))

@@ -11,6 +11,7 @@ carrying the file and the reason, never an exception out of the job.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -71,7 +72,7 @@ def discover(inputs: list[str]) -> list[Source]:
         if _kind(arg) == "url":
             sources.append(Source(arg, "url", cat))
             continue
-        p = Path(arg)
+        p = Path(os.path.abspath(arg))  # Ray workers do not share our working directory
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and _kind(str(f)) != "unknown")
             sources += [Source(str(f), _kind(str(f)), cat) for f in files]

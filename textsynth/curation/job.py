@@ -26,7 +26,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
@@ -34,7 +33,7 @@ from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
-from textsynth.shards import atomic_write, pack, publish, read_bytes, tar_member
+from textsynth.shards import atomic_write, filesystem, pack, publish, read_bytes, resolve_uri, tar_member
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
 
@@ -111,7 +110,7 @@ WORK_FILES = {"tar": "{p}.tar", "parquet": "{p}.parquet", "dedup": "{p}.dedup.pa
 
 def curate_partition(cfg: dict, out_uri: str, dataset: str, part: ingest.Partition) -> dict:
     """Phase 1 for one partition (runs in a Ray worker); returns its completion record."""
-    fs, root = pafs.FileSystem.from_uri(out_uri)
+    fs, root = filesystem(out_uri)
     t0 = time.perf_counter()
     result = _cascade(cfg).run(dataset, part)
     files = dict(zip(("tar", "parquet", "dedup"), _candidate_files(result, cfg["output"])))
@@ -220,6 +219,18 @@ def publish_partition(fs, root: str, dataset: str, p: int, record: dict,
 
 # ---------------------------------------------------------------- the job
 
+def _check_ocr_models(ocr_cfg: dict) -> None:
+    """Fail before any work when the OCR model files are missing (not once per partition)."""
+    from pathlib import Path
+
+    from textsynth import paths
+    from textsynth.ocr import DET_NAME, REC_NAME, model_name
+
+    base = Path(ocr_cfg["model_dir"]) if ocr_cfg["model_dir"] else paths.models_dir()
+    model_name(Path(ocr_cfg["det_dir"]) if ocr_cfg["det_dir"] else base / DET_NAME)
+    model_name(Path(ocr_cfg["rec_dir"]) if ocr_cfg["rec_dir"] else base / REC_NAME)
+
+
 @dataclass
 class CurateResult:
     partitions: int
@@ -233,11 +244,13 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     """Run (or resume) a curation job over ``inputs`` into ``out``."""
     from tqdm import tqdm
 
+    out = resolve_uri(out)
     sources = ingest.discover(inputs)
     if not sources:
         raise ValueError(f"no curatable files (pdf, images, html) under {inputs}")
+    _check_ocr_models(cfg["ocr"])
     parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
-    fs, root = pafs.FileSystem.from_uri(out)
+    fs, root = filesystem(out)
     for d in ("shards", "rejects", "_completions", "_work/_completions"):
         fs.create_dir(f"{root}/{d}", recursive=True)
     resolved = {**cfg, "job": {"name": dataset, "inputs": inputs}}
