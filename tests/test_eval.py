@@ -1,0 +1,147 @@
+"""Text-fidelity evaluation: NED, reference reconstructions, the eval runner, bench building."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from textsynth.curation import dedup
+from textsynth.evaluation import bench, references
+from textsynth.metrics import ned, psnr, ssim
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ("orange", "orango", 1 - 1 / 6),      # the report's example: one substitution in six
+    ("orange", "orange", 1.0),
+    ("", "", 1.0),
+    ("abc", "", 0.0),
+    ("kitten", "sitting", 1 - 3 / 7),
+    ("中文字符", "中文字", 1 - 1 / 4),
+    ("rn", "m", 0.0),                      # OCR's classic confusion costs everything here
+])
+def test_ned_on_hand_made_pairs(a, b, expected):
+    assert ned(a, b) == pytest.approx(expected)
+    assert ned(b, a) == pytest.approx(expected)  # symmetric
+
+
+def test_pixel_metrics_and_references():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    assert psnr(img, img) == float("inf") and ssim(img, img) == pytest.approx(1.0)
+    for spec in ("identity", "bicubic-f8", "bicubic-f32", "jpeg-q20"):
+        out = references.load(spec)(img)
+        assert out.shape == img.shape and out.dtype == np.uint8
+    assert np.array_equal(references.load("identity")(img), img)
+    assert psnr(img, references.load("jpeg-q90")(img)) > psnr(img, references.load("jpeg-q20")(img))
+    with pytest.raises(ValueError, match="unknown model spec"):
+        references.load("vae-f16")
+
+
+def test_char_count_filter_and_ngram_dedup_on_constructed_cases():
+    assert bench.char_range_ok(200, "zh") and bench.char_range_ok(600, "zh")
+    assert not bench.char_range_ok(199, "zh") and not bench.char_range_ok(601, "zh")
+    assert not bench.char_range_ok(250, "en") and bench.char_range_ok(300, "en")
+    assert bench.char_range_ok(250, "mixed")  # mixed text counts as Chinese
+    base = "今天天气很好我们一起去公园散步吧然后回家吃饭" * 3
+    cands = [dedup.Candidate("a", "page1", len(base), dedup.ngrams(base)),
+             dedup.Candidate("b", "page1", len(base) - 4, dedup.ngrams(base[4:])),  # same text, shifted
+             dedup.Candidate("c", "page1", 30, dedup.ngrams("完全不同的一段文字内容在这里出现了" * 2))]
+    assert dedup.near_duplicates(cands, 0.2) == {"b": ("dup_ngram", "a")}
+    # Between 0.2 and 0.3 overlap: a duplicate within a page, not within a category.
+    x = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+    y = x[:20] + "zyxwvutsrqponmlkjihgfedcba"
+    o = dedup.overlap(dedup.ngrams(x), dedup.ngrams(y))
+    assert 0.2 < o < 0.3
+    pair = [dedup.Candidate("x", "g", 46, dedup.ngrams(x)), dedup.Candidate("y", "g", 46, dedup.ngrams(y))]
+    assert dedup.near_duplicates(pair, 0.2) and not dedup.near_duplicates(pair, 0.3)
+
+
+@pytest.fixture(scope="module")
+def synth_bench(assets, tmp_path_factory):
+    """A tiny synthetic bench: large, dark-on-light text the OCR reads, ground truth known."""
+    from textsynth.config import load_config
+    from textsynth.generate import Stats, make_sample
+    from textsynth.render import encode
+    from textsynth.resources import Resources
+    from textsynth.shards import filesystem, pack, publish
+
+    cfg = load_config(size={"bucket_probs": {"17-20": 1.0}}, layout={"lines": [2, 3], "blocks": [1, 1]},
+                      background={"mode": "plain"})
+    res = Resources(cfg)
+    out = tmp_path_factory.mktemp("bench") / "synthbench"
+    samples = []
+    for i in range(4):
+        img, meta = make_sample(res, 7, i, Stats())
+        key = f"synth-000000-{i:06d}"
+        samples.append((key, f"{key}.png", encode(img, "png"), meta))
+    fs, root = filesystem(str(out))
+    fs.create_dir(f"{root}/shards", recursive=True)
+    fs.create_dir(f"{root}/_completions", recursive=True)
+    publish(fs, root, "synth-000000", *pack(samples), len(samples))
+    return out
+
+
+def test_eval_identity_is_perfect_and_compression_scores_lower(synth_bench, tmp_path):
+    from textsynth.evaluation.run import evaluate
+    from textsynth.ocr import OCR
+
+    ocr = OCR()
+    ident = evaluate(str(synth_bench), "identity", str(tmp_path / "id"), cache_dir=str(tmp_path / "c"),
+                     ocr=ocr, progress=False)
+    assert ident["overall"]["n"] == 4 and ident["overall"]["ned"] == 1.0
+    assert ident["overall"]["psnr"] == 100.0 and ident["overall"]["ssim"] == 1.0
+    assert ident["overall"]["gt_ned_orig"] >= 0.8  # the OCR itself reads the synthetic text
+    assert ident["ocr_cache_hits"] == 0
+    coarse = evaluate(str(synth_bench), "bicubic-f16", str(tmp_path / "f16"), cache_dir=str(tmp_path / "c"),
+                      ocr=ocr, progress=False)
+    assert coarse["ocr_cache_hits"] == 4  # originals were read once, by the identity run
+    assert coarse["overall"]["ned"] < 0.9 and coarse["overall"]["psnr"] < 40
+    assert coarse["overall"]["gt_ned_recon"] < ident["overall"]["gt_ned_recon"]
+
+    # Output schema: JSON, Markdown and per-image parquet.
+    saved = json.loads((tmp_path / "f16" / "metrics.json").read_text())
+    assert {"model", "bench", "overall", "by_lang", "by_size_bucket", "lpips", "seconds"} <= set(saved)
+    assert saved["by_size_bucket"]["17-20"]["n"] == 4
+    table = pq.read_table(tmp_path / "f16" / "per_image.parquet")
+    assert table.num_rows == 4
+    assert {"key", "lang", "size_bucket", "ocr_orig", "ocr_recon", "ned", "psnr", "ssim", "lpips",
+            "gt_ned_orig", "gt_ned_recon"} <= set(table.column_names)
+    assert "| all | 4 |" in (tmp_path / "f16" / "metrics.md").read_text()
+
+
+def test_eval_cli_reports_and_rejects_bad_specs(synth_bench, tmp_path):
+    proc = subprocess.run([str(BIN / "textsynth"), "eval", "--bench", str(synth_bench), "--model", "jpeg-q50",
+                           "--out", str(tmp_path / "j"), "--cache-dir", str(tmp_path / "c"), "--limit", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "NED" in proc.stdout and json.loads((tmp_path / "j" / "metrics.json").read_text())["overall"]["n"] == 2
+    bad = subprocess.run([str(BIN / "textsynth"), "eval", "--bench", str(synth_bench), "--model", "nonsense"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown model spec" in bad.stderr
+
+
+def test_text_blocks_of_a_real_pdf_page(assets):
+    import pypdfium2 as pdfium
+
+    from textsynth import paths
+
+    (pdf,) = (paths.home() / "documents").rglob("latex_lshort-chinese_lshort-zh-cn.pdf")
+    doc = pdfium.PdfDocument(str(pdf))
+    blocks = bench.text_blocks(doc[19].get_textpage())
+    assert len(blocks) >= 3
+    assert all(5 < b["em"] < 20 and b["top"] > b["bottom"] for b in blocks)  # 10.5 pt body text
+    assert {"zh"} <= {b["lang"] for b in blocks}
+    cands = bench.pdf_candidates(str(pdf), "lshort", 21, print)
+    assert cands and all(c.image.shape == (256, 256, 3) for c in cands)
+    zh = [c for c in cands if c.lang == "zh"]
+    body = [c for c in zh if c.origin["page"] == 20]
+    # Body text is 10.5 pt: scaled so a character is ~16 px (headings and notes differ).
+    assert body and abs(np.median([c.origin["scale"] for c in body]) - 16 / 10.5) < 0.3
