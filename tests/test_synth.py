@@ -148,6 +148,18 @@ def test_ray_job_submit_to_a_head_node(assets, tmp_path):
         assert submit.returncode == 0, (submit.stdout[-2000:], submit.stderr[-2000:])
         assert "8/8 shards, 48 samples" in submit.stdout
         assert subprocess.run([str(BIN / "textsynth"), "verify", str(out)]).returncode == 0
+
+        # The curation entry point on the same cluster: one page of one sample PDF.
+        (pdf,) = (assets / "documents").rglob("xelatex_nanicolle_nanicolle-doc-en.pdf")
+        cfg = tmp_path / "curate.yaml"
+        cfg.write_text("ingest: {pdf_pages: '4'}\ncrop: {sizes: [256]}\n")
+        cur = subprocess.run(
+            [str(BIN / "ray"), "job", "submit", "--address", address, "--working-dir", str(REPO),
+             "--", "python", "pipelines/curate.py", "--config", str(cfg), "--input", str(pdf),
+             "--out", str(tmp_path / "docs")], env=env, capture_output=True, text=True, timeout=600)
+        assert cur.returncode == 0, (cur.stdout[-2000:], cur.stderr[-2000:])
+        assert "1/1 partitions" in cur.stdout and "kept" in cur.stdout
+        assert subprocess.run([str(BIN / "textsynth"), "verify", str(tmp_path / "docs")]).returncode == 0
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
