@@ -284,3 +284,15 @@ def test_relative_output_paths_work(curated):
     proc = subprocess.run([str(BIN / "textsynth"), "verify", out.name], cwd=out.parent,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "OK" in proc.stdout
+
+
+def test_curated_shards_feed_the_bench_builder(curated):
+    from textsynth.evaluation import bench
+
+    cands = bench.shard_candidates(curated[0], "docs")
+    # Chinese crops are scaled up (~12-14 px line boxes to 16 px) and yield a 256 crop each;
+    # English ones scale down (to 10 px), so a 256 crop becomes too small and is skipped.
+    zh = [c for c in cands if c.lang in ("zh", "mixed")]
+    assert zh, "no Chinese bench candidates from curated doc shards"
+    assert all(c.image.shape == (256, 256, 3) and c.origin["scale"] > 1.0 for c in zh)
+    assert all(c.origin["from_key"].startswith("doc-") for c in cands)

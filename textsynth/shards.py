@@ -49,17 +49,21 @@ def plan(job: str, num_samples: int, per_shard: int, seed: int) -> list[ShardSpe
             for i, first in enumerate(range(0, num_samples, per_shard))]
 
 
-def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
+    """Append a member with fixed metadata; returns the byte offset of its data in the tar."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), 0, 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
+    header_at = tar.offset
     tar.addfile(info, io.BytesIO(data))
+    return header_at + len(info.tobuf(tar.format, tar.encoding, tar.errors))
 
 
-def _flat_row(key: str, meta: dict, image_name: str) -> dict:
-    """One parquet row: key, image member, flattened scalars and JSON for nested fields."""
-    row = {"key": key, "image": image_name}
+def _flat_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
+    """One parquet row: key, image member and where its bytes sit in the tar (so readers such
+    as the gallery can seek straight to them), flattened scalars, JSON for nested fields."""
+    row = {"key": key, "image": image_name, "image_offset": image_offset, "image_size": image_size}
     for k, v in meta.items():
         if isinstance(v, (dict, list)):
             row[k] = json.dumps(v, ensure_ascii=False, sort_keys=True)
@@ -68,6 +72,7 @@ def _flat_row(key: str, meta: dict, image_name: str) -> dict:
     for k, v in meta.get("scores", {}).items():
         row[f"score_{k}"] = v
     row["num_lines"] = len(meta.get("lines", []))
+    row["fonts"] = sorted({ln["font"] for ln in meta.get("lines", []) if ln.get("font")})
     return row
 
 
@@ -77,10 +82,10 @@ def pack(samples) -> tuple[bytes, bytes]:
     tar_buf, rows = io.BytesIO(), []
     with tarfile.open(fileobj=tar_buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for key, image_name, image_bytes, meta in samples:
-            tar_member(tar, image_name, image_bytes)
+            offset = tar_member(tar, image_name, image_bytes)
             tar_member(tar, f"{key}.json",
-                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
-            rows.append(_flat_row(key, meta, image_name))
+                       json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
+            rows.append(_flat_row(key, meta, image_name, offset, len(image_bytes)))
     pq_buf = io.BytesIO()
     table = pa.Table.from_pylist(rows) if rows else pa.table({"key": pa.array([], pa.string())})
     pq.write_table(table, pq_buf, compression="zstd")

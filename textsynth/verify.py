@@ -39,15 +39,24 @@ def verify(out: str) -> list[str]:
             problems.append(f"{name}.parquet: checksum mismatch")
         try:
             with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-                keys = {m.name.split(".", 1)[0] for m in tar.getmembers()}
+                members = tar.getmembers()
         except (tarfile.TarError, EOFError, OSError) as e:
             problems.append(f"{name}.tar: unreadable ({e})")
             continue
+        keys = {m.name.split(".", 1)[0] for m in members}
         try:
-            rows = pq.read_table(io.BytesIO(pq_bytes)).num_rows
+            index = pq.read_table(io.BytesIO(pq_bytes))
         except Exception as e:
             problems.append(f"{name}.parquet: unreadable ({e})")
             continue
+        rows = index.num_rows
+        if "image_offset" in index.column_names:  # readers seek by these: they must be right
+            at = {m.name: (m.offset_data, m.size) for m in members}
+            wrong = [r["image"] for r in index.select(["image", "image_offset", "image_size"]).to_pylist()
+                     if at.get(r["image"]) != (r["image_offset"], r["image_size"])]
+            if wrong:
+                problems.append(f"{name}.parquet: {len(wrong)} image offsets do not match the tar "
+                                f"(first: {wrong[0]})")
         if not (len(keys) == rows == record["samples"]):
             problems.append(f"{name}: {len(keys)} samples in tar, {rows} index rows, "
                             f"{record['samples']} in marker")

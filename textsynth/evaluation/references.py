@@ -51,8 +51,8 @@ def load(spec: str) -> Reconstructor:
         return jpeg(q)
     path = Path(spec)
     if path.is_file():
-        from textsynth.evaluation.checkpoint import reconstructor
+        from textsynth.vae import load_reconstructor
 
-        return reconstructor(path)
+        return load_reconstructor(path)
     raise ValueError(f"unknown model spec {spec!r}: use identity, bicubic-fN, jpeg-qN or a "
                      "checkpoint file written by `textsynth train`")
