@@ -1,0 +1,202 @@
+"""Trainer config: plain data, defaults here, a YAML file changes what it names.
+
+Unknown keys and wrong types are a :class:`ConfigError` naming the key (the same rules as
+the synthesis config, textsynth/config.py). ``data.sources`` and ``data.stages`` are the
+user's own names and lists and are checked here instead.
+
+A source path is a job output dir (``OUT/shards/*.tar``), a dir of ``.tar`` shards, one
+``.tar``, or a folder of images (searched recursively); ``assets:backgrounds`` (or
+``assets:documents``...) names a folder of the asset cache, e.g. the ci profile's photos.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from textsynth.config import ConfigError, merge, read_yaml
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "model": {
+        "name": "f16c64",           # f16c64 | f16c128 | f32c128 | f32c192 | tiny
+        "gsc": True,
+        "grad_checkpointing": False,
+        # optional overrides of the preset (null = the preset's value)
+        "latent_channels": None, "d_enc": None, "d_dec": None,
+        "enc_mult": None, "dec_mult": None, "enc_blocks": None, "dec_blocks": None,
+    },
+    "loss": {
+        "l1": 1.0,
+        "lpips": {"weight": 0.1, "net": "auto"},      # net: auto | random | DIR (vgg16*.pth + vgg.pth)
+        "align": {
+            "weight": 0.5,
+            "model": "facebook/dinov2-large",          # DIR | hub name | random-tiny
+            "layer": 12,                               # hidden layer (1-based; 24 in ViT-L)
+            "resolution": 224,                         # teacher input side (multiple of 14)
+            "m_cos": [0.1, 0.5],                       # strict -> loose
+            "m_dist": [0.05, 0.25],
+            "margin_steps": [0, 100000],               # schedule range (absolute steps)
+            "margin_shape": "cosine",                  # cosine | linear
+            "max_positions": 4096,                     # subsample positions for L_mdms
+        },
+    },
+    "data": {
+        "resolution": 256,
+        "batch_size": 8,               # per worker (GPU)
+        "num_workers": 4,              # loader processes per worker
+        "shuffle_buffer": 500,         # samples per source
+        "general_share": None,         # e.g. 0.5: general:text = 50:50 in every mixed stage
+        "resume": "exact",             # exact: skip consumed samples | reseed: fresh order
+        "sources": None,               # name -> {paths, role, crop_scale}
+        "stages": [],                  # [{name, start, mix, size_buckets, bucket_sources, resolution}]
+    },
+    "train": {
+        "max_steps": 100000,
+        "lr": 1e-4,
+        "min_lr": 1e-5,
+        "warmup_steps": 1000,
+        "weight_decay": 0.01,
+        "betas": [0.9, 0.99],
+        "grad_clip": 1.0,
+        "ema": 0.0,                    # EMA decay, 0 = off
+        "bf16": True,                  # autocast on CUDA only
+        "log_every": 10,
+        "sample_every": 1000,          # reconstruction grid PNG
+        "ckpt_every": 1000,
+        "keep_checkpoints": 3,
+        "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
+    },
+}
+
+SOURCE_KEYS = {"paths": list, "role": str, "crop_scale": list}
+STAGE_KEYS = {"name": str, "start": int, "mix": dict, "size_buckets": list,
+              "bucket_sources": list, "resolution": int}
+BUCKETS = ("5-8", "9-12", "13-16", "17-20")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "vae_f16c64_text_infusion.yaml"
+
+
+def _check_source(name: str, src) -> dict:
+    where = f"data.sources.{name}"
+    if not isinstance(src, dict):
+        raise ConfigError(f"{where} must be a mapping with 'paths', got {src!r}")
+    for k, v in src.items():
+        if k not in SOURCE_KEYS:
+            raise ConfigError(f"unknown config key '{where}.{k}' (known: {', '.join(SOURCE_KEYS)})")
+        if not isinstance(v, SOURCE_KEYS[k]):
+            raise ConfigError(f"config key '{where}.{k}' must be a {SOURCE_KEYS[k].__name__}, got {v!r}")
+    if not src.get("paths"):
+        raise ConfigError(f"{where}.paths must list at least one path")
+    role = src.get("role", "general" if name == "general" else "text")
+    if role not in ("general", "text"):
+        raise ConfigError(f"{where}.role must be general or text, got {role!r}")
+    scale = src.get("crop_scale", [1.0, 4.0] if role == "general" else [1.0, 1.0])
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+        raise ConfigError(f"{where}.crop_scale must be [lo, hi] with 0 < lo <= hi, got {scale}")
+    return {"paths": [str(p) for p in src["paths"]], "role": role,
+            "crop_scale": [float(s) for s in scale]}
+
+
+def _check_stage(i: int, st, sources: dict) -> dict:
+    where = f"data.stages[{i}]"
+    if not isinstance(st, dict):
+        raise ConfigError(f"{where} must be a mapping, got {st!r}")
+    for k, v in st.items():
+        if k not in STAGE_KEYS:
+            raise ConfigError(f"unknown config key '{where}.{k}' (known: {', '.join(STAGE_KEYS)})")
+        if not isinstance(v, STAGE_KEYS[k]) or isinstance(v, bool):
+            raise ConfigError(f"config key '{where}.{k}' must be a {STAGE_KEYS[k].__name__}, got {v!r}")
+    for k in ("start", "mix"):
+        if k not in st:
+            raise ConfigError(f"{where}.{k} is required")
+    mix = st["mix"]
+    for s, p in mix.items():
+        if s not in sources:
+            raise ConfigError(f"{where}.mix names source '{s}' missing from data.sources "
+                              f"(known: {', '.join(sources) or 'none'})")
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
+            raise ConfigError(f"{where}.mix.{s} must be a non-negative number, got {p!r}")
+    if sum(mix.values()) <= 0:
+        raise ConfigError(f"{where}.mix must give some source a positive probability")
+    phases = []
+    for j, ph in enumerate(st.get("size_buckets", [])):
+        w = f"{where}.size_buckets[{j}]"
+        if not isinstance(ph, dict) or set(ph) - {"start", "buckets"} or "buckets" not in ph:
+            raise ConfigError(f"{w} must be {{start: STEP, buckets: [..]}}, got {ph!r}")
+        bad = [b for b in ph["buckets"] if b not in BUCKETS]
+        if bad or not ph["buckets"]:
+            raise ConfigError(f"{w}.buckets must be a non-empty subset of {list(BUCKETS)}, got {ph['buckets']}")
+        phases.append({"start": int(ph.get("start", st["start"])), "buckets": list(ph["buckets"])})
+    for s in st.get("bucket_sources", []):
+        if s not in sources:
+            raise ConfigError(f"{where}.bucket_sources names unknown source '{s}'")
+    return {"name": st.get("name", f"stage{i + 1}"), "start": st["start"], "mix": dict(mix),
+            "size_buckets": phases, "bucket_sources": list(st.get("bucket_sources", ["synth"])),
+            "resolution": st.get("resolution")}
+
+
+def _check(cfg: dict) -> None:
+    from textsynth.vae.model import model_config
+
+    m = cfg["model"]
+    try:
+        model_config(m["name"], **{k: v for k, v in m.items() if k != "name"})
+    except ValueError as e:
+        raise ConfigError(f"model: {e}") from None
+    t, d, lo = cfg["train"], cfg["data"], cfg["loss"]
+    for key in ("max_steps", "log_every", "sample_every", "ckpt_every", "workers"):
+        if not isinstance(t[key], int) or t[key] < (0 if key == "sample_every" else 1):
+            raise ConfigError(f"config key 'train.{key}' must be a positive integer, got {t[key]!r}")
+    if t["warmup_steps"] < 0 or t["lr"] <= 0 or t["min_lr"] < 0:
+        raise ConfigError("train.lr must be > 0, train.min_lr and train.warmup_steps >= 0")
+    if not 0 <= t["ema"] < 1:
+        raise ConfigError(f"train.ema must be in [0, 1), got {t['ema']}")
+    for key in ("m_cos", "m_dist", "margin_steps"):
+        v = lo["align"][key]
+        if not isinstance(v, list) or len(v) != 2:
+            raise ConfigError(f"loss.align.{key} must be [start, end], got {v!r}")
+    if lo["align"]["margin_shape"] not in ("cosine", "linear"):
+        raise ConfigError("loss.align.margin_shape must be cosine or linear")
+    if d["resume"] not in ("exact", "reseed"):
+        raise ConfigError(f"data.resume must be exact or reseed, got {d['resume']!r}")
+    gs = d["general_share"]
+    if gs is not None and (isinstance(gs, bool) or not isinstance(gs, (int, float)) or not 0 <= gs <= 1):
+        raise ConfigError(f"data.general_share must be in [0, 1] or null, got {d['general_share']}")
+    if not isinstance(d["sources"], dict) or not d["sources"]:
+        raise ConfigError("data.sources must name at least one source: {name: {paths: [...]}}")
+    d["sources"] = {k: _check_source(k, v) for k, v in d["sources"].items()}
+    if not isinstance(d["stages"], list) or not d["stages"]:
+        raise ConfigError("data.stages must list at least one stage: [{start: 0, mix: {...}}]")
+    d["stages"] = [_check_stage(i, s, d["sources"]) for i, s in enumerate(d["stages"])]
+    starts = [s["start"] for s in d["stages"]]
+    if starts[0] != 0 or starts != sorted(set(starts)):
+        raise ConfigError(f"data.stages: starts must begin at 0 and increase, got {starts}")
+    for i, st in enumerate(d["stages"]):
+        end = starts[i + 1] if i + 1 < len(starts) else None
+        ps = [p["start"] for p in st["size_buckets"]]
+        if ps and (ps != sorted(set(ps)) or ps[0] < st["start"] or (end is not None and ps[-1] >= end)):
+            raise ConfigError(f"data.stages[{i}].size_buckets starts must increase within the "
+                              f"stage's steps [{st['start']}, {end if end is not None else 'end'}), got {ps}")
+    f = model_config(m["name"], **{k: v for k, v in m.items() if k != "name"}).f
+    for res in [d["resolution"]] + [s["resolution"] for s in d["stages"] if s["resolution"]]:
+        if res % f or res < f:
+            raise ConfigError(f"data.resolution {res} must be a positive multiple of the model's f={f}")
+
+
+def load_train_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Defaults, then the YAML file, then ``overrides`` (a nested dict), checked."""
+    data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    cfg = merge(DEFAULTS, data)
+    if overrides:
+        cfg = merge(cfg, overrides)
+    _check(cfg)
+    return cfg
+
+
+def checked(cfg: dict) -> dict:
+    """A config dict (e.g. built in code) merged over the defaults and checked."""
+    out = merge(DEFAULTS, copy.deepcopy(cfg))
+    _check(out)
+    return out
