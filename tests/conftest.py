@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
+import cv2
+import pypdfium2 as pdfium
 import pytest
+from docpages import EN_PDF, ZH_BOOK, curate, densest_tiles, doc, page, save
 
 from textsynth import paths
 
@@ -21,3 +26,38 @@ def fonts(assets):
     from textsynth.fonts import FontRegistry
 
     return FontRegistry.from_dirs()
+
+
+@pytest.fixture(scope="session")
+def curate_inputs(assets, tmp_path_factory):
+    root = tmp_path_factory.mktemp("curate-in")
+    imgs = root / "images"
+    imgs.mkdir()
+    sharp = densest_tiles(page(doc(EN_PDF), 4), 2)
+    for i, tile in enumerate(sharp):
+        save(imgs / f"sharp{i}.png", tile)
+        save(imgs / f"blur{i}.png", cv2.GaussianBlur(tile, (0, 0), 2))
+        save(imgs / f"jpeg{i}.jpg", tile, cv2.IMWRITE_JPEG_QUALITY, 10)
+    shutil.copy(imgs / "sharp0.png", imgs / "exact-copy.png")
+    save(imgs / "near-copy.jpg", sharp[1], cv2.IMWRITE_JPEG_QUALITY, 95)
+    photo = cv2.imread(str(next((paths.home() / "backgrounds").rglob("coffee.png"))))
+    cv2.imwrite(str(imgs / "photo.png"), photo[:256, :256])
+    data = (imgs / "sharp1.png").read_bytes()
+    (imgs / "truncated.png").write_bytes(data[: len(data) // 2])
+    (imgs / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 20)
+    # One Chinese body-text page (page 20 of lshort-zh-cn) as its own PDF: the config's page
+    # range ('4') applies to every PDF, and this one is page 1 of 1.
+    zh = pdfium.PdfDocument.new()
+    zh.import_pages(pdfium.PdfDocument(str(doc(ZH_BOOK))), [19])
+    zh.save(str(root / "lshort-p20.pdf"))
+    cfg = root / "curate.yaml"
+    cfg.write_text("ingest: {pdf_pages: '4,1'}\ncrop: {sizes: [256]}\n")
+    return {"images": imgs, "pdf": doc(EN_PDF), "zh_pdf": root / "lshort-p20.pdf", "config": cfg}
+
+
+@pytest.fixture(scope="session")
+def curated(curate_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("curate-out") / "out"
+    proc = curate(out, curate_inputs)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return out, proc.stdout

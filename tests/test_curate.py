@@ -11,92 +11,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
-import pypdfium2 as pdfium
 import pytest
 import webdataset as wds
+from docpages import BIN, EN_PDF, ZH_PDF, curate, densest_tiles, doc, jpeg, page
 
-from textsynth import paths
 from textsynth.curation import clarity, dedup
 from textsynth.curation.config import ConfigError, load_curate_config
-
-BIN = Path(sys.executable).parent
-EN_PDF = "xelatex_nanicolle_nanicolle-doc-en.pdf"
-ZH_PDF = "latex_ctex-faq_ctex-faq.pdf"
-ZH_BOOK = "latex_lshort-chinese_lshort-zh-cn.pdf"
-
-
-def _doc(name: str) -> Path:
-    (path,) = (paths.home() / "documents").rglob(name)
-    return path
-
-
-def _page(pdf: Path, page: int, dpi: int = 96) -> np.ndarray:
-    doc = pdfium.PdfDocument(str(pdf))
-    img = doc[page - 1].render(scale=dpi / 72).to_numpy()[:, :, :3].copy()
-    doc.close()
-    return img
-
-
-def _densest_tiles(img: np.ndarray, n: int, side: int = 256) -> list[np.ndarray]:
-    tiles = [img[y:y + side, x:x + side] for y in range(0, img.shape[0] - side + 1, side)
-             for x in range(0, img.shape[1] - side + 1, side)]
-    return sorted(tiles, key=lambda t: -(t.mean(axis=2) < 128).mean())[:n]
-
-
-def _save(path: Path, rgb: np.ndarray, *params) -> None:
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), list(params))
-
-
-def _jpeg(rgb: np.ndarray, q: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.cvtColor(cv2.imdecode(buf, 1), cv2.COLOR_BGR2RGB)
-
-
-@pytest.fixture(scope="module")
-def inputs(assets, tmp_path_factory):
-    root = tmp_path_factory.mktemp("curate-in")
-    imgs = root / "images"
-    imgs.mkdir()
-    sharp = _densest_tiles(_page(_doc(EN_PDF), 4), 2)
-    for i, tile in enumerate(sharp):
-        _save(imgs / f"sharp{i}.png", tile)
-        _save(imgs / f"blur{i}.png", cv2.GaussianBlur(tile, (0, 0), 2))
-        _save(imgs / f"jpeg{i}.jpg", tile, cv2.IMWRITE_JPEG_QUALITY, 10)
-    shutil.copy(imgs / "sharp0.png", imgs / "exact-copy.png")
-    _save(imgs / "near-copy.jpg", sharp[1], cv2.IMWRITE_JPEG_QUALITY, 95)
-    photo = cv2.imread(str(next((paths.home() / "backgrounds").rglob("coffee.png"))))
-    cv2.imwrite(str(imgs / "photo.png"), photo[:256, :256])
-    data = (imgs / "sharp1.png").read_bytes()
-    (imgs / "truncated.png").write_bytes(data[: len(data) // 2])
-    (imgs / "corrupt.pdf").write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 20)
-    # One Chinese body-text page (page 20 of lshort-zh-cn) as its own PDF: the config's page
-    # range ('4') applies to every PDF, and this one is page 1 of 1.
-    zh = pdfium.PdfDocument.new()
-    zh.import_pages(pdfium.PdfDocument(str(_doc(ZH_BOOK))), [19])
-    zh.save(str(root / "lshort-p20.pdf"))
-    cfg = root / "curate.yaml"
-    cfg.write_text("ingest: {pdf_pages: '4,1'}\ncrop: {sizes: [256]}\n")
-    return {"images": imgs, "pdf": _doc(EN_PDF), "zh_pdf": root / "lshort-p20.pdf", "config": cfg}
-
-
-def _curate(out: Path, inputs: dict, *extra) -> subprocess.CompletedProcess:
-    cmd = [str(BIN / "textsynth"), "curate", "--config", str(inputs["config"]), "--out", str(out),
-           "--input", str(inputs["images"]), str(inputs["pdf"]), str(inputs["zh_pdf"]), *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def curated(inputs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("curate-out") / "out"
-    proc = _curate(out, inputs)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return out, proc.stdout
 
 
 def _rejects(out: Path) -> dict[str, list[dict]]:
@@ -181,10 +106,10 @@ def test_duplicates_are_removed(curated):
                                 for p in (out / "rejects").glob("*.tar"))
 
 
-def test_rerun_redoes_nothing_and_is_identical(curated, inputs):
+def test_rerun_redoes_nothing_and_is_identical(curated, curate_inputs):
     out, _ = curated
     before = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
-    proc = _curate(out, inputs)
+    proc = curate(out, curate_inputs)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "already done" in proc.stdout
     stats = json.loads((out / "stats.json").read_text())
@@ -201,14 +126,14 @@ def test_missing_input_and_bad_config_are_clear_errors(tmp_path):
 
 
 def test_clarity_scores_fall_with_blur_and_flag_jpeg(assets):
-    tile = _densest_tiles(_page(_doc(ZH_PDF), 5), 1)[0]
+    tile = densest_tiles(page(doc(ZH_PDF), 5), 1)[0]
     sharp = clarity.scores(tile)
     soft = clarity.scores(cv2.GaussianBlur(tile, (0, 0), 1.5))
     assert soft["sharpness"] < 0.7 * sharp["sharpness"]
     assert soft["laplacian_var"] < sharp["laplacian_var"]
-    assert clarity.scores(_jpeg(tile, 20))["blockiness"] > 1.35 > sharp["blockiness"]
+    assert clarity.scores(jpeg(tile, 20))["blockiness"] > 1.35 > sharp["blockiness"]
     # JPEG grid found when the crop is cut off the 8-px grid.
-    assert clarity.blockiness(clarity.gray(_jpeg(tile, 20)[3:, 5:])) > 1.35
+    assert clarity.blockiness(clarity.gray(jpeg(tile, 20)[3:, 5:])) > 1.35
 
 
 def test_ngram_overlap_and_greedy_keep_most_chars():
@@ -228,7 +153,7 @@ def test_ngram_overlap_and_greedy_keep_most_chars():
     rng = np.random.default_rng(0)
     img = cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (0, 0), 4)
     other = cv2.GaussianBlur(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), (0, 0), 4)
-    assert dedup.hamming(dedup.phash(img), dedup.phash(_jpeg(img, 60))) <= 4
+    assert dedup.hamming(dedup.phash(img), dedup.phash(jpeg(img, 60))) <= 4
     assert dedup.hamming(dedup.phash(img), dedup.phash(other)) > 12
 
 
@@ -258,23 +183,23 @@ def test_web_page_is_screenshotted_in_chromium_and_cropped(tmp_path):
     assert isinstance(bad, ingest.Reject) and bad.reason == "unreadable_web_page"
 
 
-def test_lost_partition_is_redone_alone_and_identically(curated, inputs, tmp_path):
+def test_lost_partition_is_redone_alone_and_identically(curated, curate_inputs, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(curated[0], out)
     before = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
     markers = sorted((out / "_work" / "_completions").glob("*.json"))
     markers[-1].unlink()  # as if the job had been killed before this partition finished
-    proc = _curate(out, inputs)
+    proc = curate(out, curate_inputs)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads((out / "stats.json").read_text())["timing"]["partitions_this_run"] == 1
     assert {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())} == before
 
 
-def test_missing_ocr_models_fail_before_any_work(inputs, tmp_path):
+def test_missing_ocr_models_fail_before_any_work(curate_inputs, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"ocr: {{model_dir: {tmp_path / 'no-models'}}}\n")
     proc = subprocess.run([str(BIN / "textsynth"), "curate", "--config", str(cfg), "--out", str(tmp_path / "o"),
-                           "--input", str(inputs["pdf"])], capture_output=True, text=True, timeout=120)
+                           "--input", str(curate_inputs["pdf"])], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "OCR model files missing" in proc.stderr
     assert not (tmp_path / "o").exists()
 

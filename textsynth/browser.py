@@ -31,6 +31,24 @@ def chromium_path() -> str:
     return path
 
 
+def fontconfig_env() -> dict[str, str]:
+    """Environment that makes the asset cache's fonts visible to Chromium through fontconfig,
+    on top of the system's: without a CJK font, Chinese pages render as empty boxes (tofu),
+    both in web-page screenshots for curation and in the gallery's text panes."""
+    from textsynth import paths
+
+    conf_dir = paths.home() / "fontconfig"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    conf = conf_dir / "fonts.conf"
+    text = ("<?xml version='1.0'?>\n<!DOCTYPE fontconfig SYSTEM 'fonts.dtd'>\n<fontconfig>\n"
+            "  <include ignore_missing='yes'>/etc/fonts/fonts.conf</include>\n"
+            f"  <dir>{paths.fonts_dir()}</dir>\n  <cachedir>{conf_dir / 'cache'}</cachedir>\n"
+            "</fontconfig>\n")
+    if not conf.exists() or conf.read_text() != text:
+        conf.write_text(text)
+    return {**os.environ, "FONTCONFIG_FILE": str(conf)}
+
+
 @contextmanager
 def chromium():
     """A headless Chromium browser, closed on exit. Playwright's launch() gives it a fresh
@@ -41,7 +59,8 @@ def chromium():
         raise BrowserUnavailable("web pages need Playwright: pip install 'textsynth[web]'") from e
     exe = chromium_path()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS,
+                                     env=fontconfig_env())
         try:
             yield browser
         finally:

@@ -125,6 +125,35 @@ def _cmd_bench_build(args) -> int:
     return 0
 
 
+def _cmd_gallery(args) -> int:
+    if args.export:
+        from textsynth.gallery.export import export
+
+        export(args.dirs, args.export, sample=args.sample, seed=args.seed)
+        return 0
+    from textsynth.gallery.server import is_loopback, make_server
+
+    server, gallery = make_server(args.dirs, args.host, args.port, quiet=args.quiet)
+    cat = gallery.catalog
+    for name, ds in cat.datasets.items():
+        print(f"gallery: {name}: {cat.rows_of(name)} samples in {len(ds.shards)} shards ({ds.root})")
+        for e in ds.errors:
+            print(f"gallery:   problem: {e}")
+    if not is_loopback(args.host):
+        print(f"gallery: WARNING: listening on {args.host}, not loopback: anyone who can reach "
+              "this machine can browse these datasets", file=sys.stderr)
+    host, port = server.server_address[:2]
+    print(f"gallery: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (Ctrl-C stops)",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def add_curate_args(p: argparse.ArgumentParser) -> None:
     """The curate job's arguments (shared with pipelines/curate.py)."""
     p.add_argument("--config", help="YAML config (default: pipelines/configs/curate_docs.yaml)")
@@ -223,6 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="OCR at most N block crops, a seeded sample (default all)")
     bb.add_argument("--seed", type=int, default=0)
     bb.set_defaults(func=_cmd_bench_build)
+
+    g = sub.add_parser("gallery", help="browse output dirs in a web browser (or export a static page)",
+                       description="Serve a read-only web gallery over synth, curate and bench "
+                                   "output dirs: thumbnails with filters (dataset, source, lang, "
+                                   "size bucket, font, score ranges, text search), a detail view "
+                                   "with pixel-exact zoom and box overlays, stats and rejects. "
+                                   "Images stream straight out of the shard tars.")
+    g.add_argument("dirs", nargs="+", metavar="DIR", help="output dirs (each holds shards/)")
+    g.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    g.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    g.add_argument("--export", metavar="OUT",
+                   help="instead of serving, write a self-contained OUT/index.html (or OUT.html)")
+    g.add_argument("--sample", type=int, default=200, help="samples in the export (default 200)")
+    g.add_argument("--seed", type=int, default=0, help="which samples the export picks")
+    g.add_argument("--quiet", action="store_true", help="do not log each request")
+    g.set_defaults(func=_cmd_gallery)
 
     v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
     v.add_argument("dirs", nargs="+", help="output dirs or URIs")

@@ -1,0 +1,269 @@
+"""The preview gallery over real outputs: a small synth run, the curate run of the test session,
+and a deliberately broken copy. Browser tests drive Debian's Chromium through Playwright;
+HTTP tests poke the API with traversal attempts and bad input.
+
+The browser screenshots are kept in test-artifacts/ at the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from textsynth.gallery.catalog import Catalog
+from textsynth.gallery.server import make_server
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def synth_out(assets, tmp_path_factory):
+    """Two shards of the default config with per-character boxes (the job's own shard writer)."""
+    from textsynth.config import load_config
+    from textsynth.resources import Resources
+    from textsynth.shards import ShardSpec, filesystem, write_shard
+
+    cfg = load_config(None, seed=5)
+    cfg["output"]["char_boxes"] = True
+    out = tmp_path_factory.mktemp("gallery") / "synth"
+    for d in ("shards", "_completions"):
+        (out / d).mkdir(parents=True)
+    fs, root = filesystem(str(out))
+    res = Resources(cfg)
+    for i in range(2):
+        write_shard(res, ShardSpec("synth", i, 5, 16, 16 * i), fs, root)
+    return out
+
+
+@pytest.fixture(scope="module")
+def broken(synth_out, tmp_path_factory):
+    """A copy with an unreadable index (shard 0) and a truncated tar (shard 1)."""
+    out = tmp_path_factory.mktemp("gallery") / "broken"
+    shutil.copytree(synth_out, out)
+    (out / "shards" / "synth-000000.parquet").write_bytes(b"PAR1 this is not parquet")
+    tar = out / "shards" / "synth-000001.tar"
+    tar.write_bytes(tar.read_bytes()[:4096])
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(synth_out, curated, broken):
+    server, gallery = make_server([str(synth_out), str(curated[0]), str(broken)], port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", gallery
+    server.shutdown()
+    server.server_close()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _items(base: str, query: str) -> dict:
+    status, body = _get(f"{base}/api/query?{query}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+# ------------------------------------------------------------------ catalog and API
+
+
+def test_query_filters_and_faceted_counts(synth_out, curated):
+    cat = Catalog([str(synth_out), str(curated[0])])
+    rows = pq.read_table(synth_out / "shards" / "synth-000000.parquet").num_rows + \
+        pq.read_table(synth_out / "shards" / "synth-000001.parquet").num_rows
+    assert cat.rows_of("synth") == rows
+    everything = cat.query({}, per_page=500)
+    assert everything["total"] == cat.table.num_rows
+    zh = cat.query({"lang": ["zh"]}, per_page=500)
+    assert zh["total"] == everything["counts"]["lang"]["zh"] > 0
+    assert {it["lang"] for it in zh["items"]} == {"zh"}
+    # a facet's own counts ignore its own filter, the others follow it
+    assert zh["counts"]["lang"] == everything["counts"]["lang"]
+    assert sum(zh["counts"]["source"].values()) == zh["total"]
+    doc = cat.query({"source": ["doc"], "scores": {"score_ocr_chars": (200, None)}}, per_page=500)
+    assert doc["total"] > 0 and all(it["source"] == "doc" for it in doc["items"])
+    chars = {(r["key"]): r["score_ocr_chars"] for r in cat.table.to_pylist() if r["source"] == "doc"}
+    assert doc["total"] == sum(v >= 200 for v in chars.values())
+    font = next(iter(everything["counts"]["font"]))
+    by_font = cat.query({"font": [font]}, per_page=500)
+    assert by_font["total"] == everything["counts"]["font"][font]
+    word = zh["items"][0]["text"].split("\n")[0][:3]
+    found = cat.query({"q": [word]}, per_page=500)
+    assert any(it["key"] == zh["items"][0]["key"] for it in found["items"])
+    page2 = cat.query({}, page=1, per_page=5)
+    assert [it["key"] for it in page2["items"]] == [it["key"] for it in everything["items"][5:10]]
+
+
+def test_images_stream_from_the_tar_by_offset(served, synth_out):
+    base, gallery = served
+    import tarfile
+
+    with tarfile.open(synth_out / "shards" / "synth-000001.tar") as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".png"))
+        expected = tar.extractfile(member).read()
+    key = member.name[:-4]
+    status, body = _get(f"{base}/api/image?dataset=synth&shard=synth-000001&key={key}")
+    assert status == 200 and body == expected
+    status, body = _get(f"{base}/api/sample?dataset=synth&shard=synth-000001&key={key}")
+    meta = json.loads(body)["meta"]
+    assert status == 200 and meta["source"] == "synth" and meta["lines"][0]["chars"]
+
+
+def test_traversal_and_bad_input_are_refused(served):
+    base, _ = served
+    for path in ["/static/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "//etc/passwd",
+                 "/static/..%2F..%2Fpyproject.toml", "/api/image/../../etc/passwd"]:
+        status, body = _get(base + path)
+        assert status == 404, path
+        assert b"root:" not in body
+    for query in ["dataset=../synth&shard=synth-000000&key=x", "dataset=/etc&shard=passwd&key=x",
+                  "dataset=synth&shard=..%2F..%2Fetc&key=passwd",
+                  "dataset=synth&shard=synth-000000&key=/etc/passwd"]:
+        status, body = _get(f"{base}/api/image?{query}")
+        assert status == 400 and b"bad" in body, query
+    status, body = _get(f"{base}/api/image?dataset=nope&shard=synth-000000&key=x")
+    assert status == 404 and b"no dataset" in body
+    status, body = _get(f"{base}/api/query?score_ocr_chars=lots")
+    assert status == 400 and b"score_ocr_chars" in body
+    status, body = _get(f"{base}/api/query?score_nonsense=1:2")
+    assert status == 400 and b"unknown score" in body
+    status, body = _get(f"{base}/api/query?per_page=100000")
+    assert status == 400
+    req = urllib.request.Request(f"{base}/api/query", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req)
+    assert e.value.code == 405
+
+
+def test_malformed_dataset_reports_its_error_and_the_rest_works(served, synth_out):
+    base, _ = served
+    info = json.loads(_get(f"{base}/api/datasets")[1])
+    by_name = {d["name"]: d for d in info["datasets"]}
+    assert by_name["synth"]["errors"] == [] and by_name["synth"]["rows"] > 0
+    assert any("synth-000000.parquet: unreadable index" in e for e in by_name["broken"]["errors"])
+    # shard 1's index is intact, so its rows are listed; its tar is truncated
+    assert by_name["broken"]["rows"] == pq.read_table(synth_out / "shards" / "synth-000001.parquet").num_rows
+    key = _items(base, "dataset=broken&per_page=1")["items"][0]["key"]
+    status, body = _get(f"{base}/api/image?dataset=broken&shard=synth-000001&key={key}")
+    assert status == 500 and b"synth-000001.tar" in body
+    good = _items(base, "dataset=synth&per_page=1")["items"][0]
+    assert _get(f"{base}/api/image?dataset=synth&shard={good['shard']}&key={good['key']}")[0] == 200
+
+
+def test_refuses_a_dir_that_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        Catalog([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
+    assert "no shards/ folder" in Catalog([str(tmp_path / "empty")]).datasets["empty"].errors[0]
+
+
+# ------------------------------------------------------------------ real browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from textsynth.browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+def test_browse_filter_open_and_overlay_in_chromium(served, browser, curated):
+    base, gallery = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/")
+    page.wait_for_selector("[data-testid=card]")
+    total = gallery.catalog.table.num_rows
+    assert page.inner_text("[data-testid=total]") == f"{total:,} samples"
+    assert "unreadable index" in page.inner_text("[data-testid=errors]")
+
+    # Filter by language: every card is Chinese and the total matches the facet count.
+    zh_count = int(page.inner_text("[data-testid=count-lang-zh]"))
+    page.check("[data-testid=facet-lang-zh]")
+    page.wait_for_function(f"document.querySelector('[data-testid=total]').textContent === '{zh_count} samples'")
+    langs = page.eval_on_selector_all("[data-testid=card]", "cs => cs.map(c => c.dataset.lang)")
+    assert langs and set(langs) == {"zh"}
+    assert "lang=zh" in page.url
+
+    # Restrict to the synth dataset and open a sample.
+    page.check("[data-testid=facet-dataset-synth]")
+    page.wait_for_function("[...document.querySelectorAll('[data-testid=card]')].every(c => c.dataset.key.startsWith('synth-'))")
+    card = page.query_selector("[data-testid=card]")
+    key = card.get_attribute("data-key")
+    card.click()
+    page.wait_for_selector("[data-testid=detail]:not([hidden])")
+    page.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('{')")
+    meta = json.loads(page.inner_text("[data-testid=detail-meta]"))
+    assert meta["lang"] == "zh" and key in page.inner_text("[data-testid=detail-key]")
+    assert page.inner_text("[data-testid=detail-text]").strip() == meta["text"].strip()
+
+    # Pixel-exact zoom: 2x by default, 4x on demand, nearest-neighbour rendering.
+    img = "[data-testid=detail-image]"
+    page.wait_for_function(f"document.querySelector('{img}').naturalWidth > 0")
+    assert page.eval_on_selector(img, "i => i.getBoundingClientRect().width") == 2 * meta["width"]
+    page.click("[data-zoom='4']")
+    assert page.eval_on_selector(img, "i => i.getBoundingClientRect().width") == 4 * meta["width"]
+    assert page.eval_on_selector(img, "i => getComputedStyle(i).imageRendering") == "pixelated"
+
+    # Box overlays: none until toggled, then one rect per line / per character.
+    assert page.eval_on_selector_all("[data-testid=overlay] rect", "r => r.length") == 0
+    page.check("[data-testid=toggle-boxes]")
+    lines = page.eval_on_selector_all("[data-testid=overlay] rect.line", "rs => rs.map(r => [+r.getAttribute('x'), +r.getAttribute('y')])")
+    assert lines == [ln["bbox"][:2] for ln in meta["lines"]]
+    page.check("[data-testid=toggle-chars]")
+    n_chars = page.eval_on_selector_all("[data-testid=overlay] rect.char", "r => r.length")
+    assert n_chars == sum(len(ln["chars"]) for ln in meta["lines"]) > 0
+    page.click("[data-zoom='2']")
+    page.screenshot(path=str(ARTIFACTS / "gallery-detail.png"))
+    page.click("[data-testid=close]")
+
+    # Stats: counts per dataset, and the curate run's rejects by reason with example crops.
+    page.click("button[data-tab=stats]")
+    name = curated[0].name
+    page.wait_for_selector(f"[data-testid=stats-{name}] [data-testid^=reject-]")
+    stats_text = page.inner_text(f"[data-testid=stats-{name}]")
+    job = json.loads((curated[0] / "stats.json").read_text())
+    for reason, n in job["rejects"].items():
+        assert f"{reason} {n}" in stats_text
+    page.wait_for_function(f"[...document.querySelectorAll('[data-testid=stats-{name}] .examples img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "gallery-stats.png"), full_page=True)
+    assert not errors, errors
+    page.close()
+
+
+def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
+    from textsynth.gallery.export import export
+
+    path = export([str(synth_out), str(curated[0])], str(tmp_path / "share"), sample=12, log=lambda *_: None)
+    html = path.read_text()
+    assert "/api/" not in html.split("window.GALLERY_STATIC", 1)[1].split("</script>", 1)[0]
+    page = browser.new_page()
+    page.goto(path.as_uri())
+    page.wait_for_selector("[data-testid=card]")
+    assert page.eval_on_selector_all("[data-testid=card]", "c => c.length") == 12
+    assert page.inner_text("[data-testid=total]") == "12 samples"
+    page.eval_on_selector_all("[data-testid=card] img", "is => Promise.all(is.map(i => i.decode()))")
+    en = int(page.inner_text("[data-testid=count-lang-en]"))
+    page.check("[data-testid=facet-lang-en]")
+    page.wait_for_function(f"document.querySelectorAll('[data-testid=card]').length === {en}")
+    page.click("[data-testid=card]")
+    page.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('{')")
+    page.check("[data-testid=toggle-boxes]")
+    assert page.eval_on_selector_all("[data-testid=overlay] rect.line", "r => r.length") > 0
+    page.close()

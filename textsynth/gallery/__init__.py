@@ -1,0 +1,1 @@
+"""Preview gallery: browse synth, curate and bench outputs in a browser (`textsynth gallery`)."""

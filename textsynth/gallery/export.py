@@ -1,0 +1,75 @@
+"""A self-contained static gallery: one HTML file with N sampled images embedded.
+
+The page is the live gallery's own app (same HTML, CSS, JS) with its data inlined: images and
+reject examples as data URIs, metadata and per-dataset stats as JSON. Filtering, the detail
+view and box overlays run in the browser; no server is needed to open or share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+
+from textsynth.gallery.server import IMAGE_TYPES, Gallery, static_file
+
+
+def _data_uri(data: bytes, name: str) -> str:
+    mime = IMAGE_TYPES.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def _script_json(obj) -> str:
+    # Inside <script>, "</" would end the element: escape it (valid JSON either way).
+    return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")
+
+
+def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=print) -> Path:
+    """Write ``out`` (a folder, gets ``index.html``; or a path ending in ``.html``)."""
+    gallery = Gallery(dirs)
+    cat = gallery.catalog
+    n = cat.table.num_rows
+    if n == 0:
+        raise ValueError(f"nothing to export: no samples in {', '.join(dirs)}")
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+    samples, skipped = [], []
+    for i in rows.tolist():
+        row = cat.table.slice(i, 1).to_pylist()[0]
+        params = {"dataset": [row["dataset"]], "shard": [row["shard"]], "key": [row["key"]]}
+        try:
+            data, _ = gallery.image(params)
+            meta = gallery.sample(params)["meta"]
+        except Exception as e:  # noqa: BLE001 - counted and reported, the rest is exported
+            skipped.append(f"{row['dataset']}/{row['key']}: {e}")
+            continue
+        samples.append({"row": row, "meta": meta, "image": _data_uri(data, row["image"])})
+    stats = {}
+    for name in cat.datasets:
+        s = cat.stats(name)
+        for reason in s["rejects"].values():
+            for ex in reason["examples"]:
+                ex["data"] = _data_uri(gallery.reject_image(
+                    {"dataset": [name], "shard": [ex["shard"]], "image": [ex["image"]]})[0], ex["image"])
+        stats[name] = s
+    info = gallery.datasets({})
+    payload = {**info, "total": len(samples), "samples": samples, "stats": stats}
+    html = static_file("index.html").decode()
+    html = html.replace('<link rel="stylesheet" href="/static/style.css">',
+                        f"<style>\n{static_file('style.css').decode()}</style>")
+    html = html.replace('<script src="/static/app.js"></script>',
+                        f"<script>window.GALLERY_STATIC = {_script_json(payload)};</script>\n"
+                        f"<script>\n{static_file('app.js').decode()}</script>")
+    path = Path(out)
+    if path.suffix != ".html":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / "index.html"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    for s in skipped:
+        log(f"export: skipped {s}")
+    log(f"export: {len(samples)} samples of {n} ({len(skipped)} skipped) -> {path} "
+        f"({path.stat().st_size / 1e6:.1f} MB)")
+    return path

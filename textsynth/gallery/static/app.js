@@ -1,0 +1,292 @@
+// textsynth gallery: one page, two backends with the same interface.
+// LiveBackend talks to `textsynth gallery` (server-side filtering over the parquet indexes);
+// StaticBackend serves an exported gallery from the data embedded in the page.
+"use strict";
+
+const FACETS = ["dataset", "source", "lang", "size_bucket", "font"];
+const PER_PAGE = 60;
+
+// ------------------------------------------------------------------ backends
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function queryString(state, extra = {}) {
+  const p = new URLSearchParams();
+  for (const f of FACETS) for (const v of state.facets[f] || []) p.append(f, v);
+  if (state.q) p.set("q", state.q);
+  for (const [name, [lo, hi]] of Object.entries(state.scores))
+    if (lo !== "" || hi !== "") p.set("score_" + name, `${lo}:${hi}`);
+  for (const [k, v] of Object.entries(extra)) p.set(k, v);
+  return p.toString();
+}
+
+const itemParams = (it) => new URLSearchParams({dataset: it.dataset, shard: it.shard, key: it.key}).toString();
+
+const LiveBackend = {
+  datasets: () => getJSON("/api/datasets"),
+  query: (state) => getJSON("/api/query?" + queryString(state, {page: state.page, per_page: PER_PAGE})),
+  sample: (it) => getJSON("/api/sample?" + itemParams(it)),
+  imageUrl: (it) => "/api/image?" + itemParams(it),
+  stats: (name) => getJSON("/api/stats?dataset=" + encodeURIComponent(name)),
+  rejectUrl: (name, ex) => "/api/reject-image?" + new URLSearchParams({dataset: name, shard: ex.shard, image: ex.image}),
+};
+
+function StaticBackend(data) {
+  // data = {datasets, score_ranges, samples: [{row, meta, image}], stats: {name: stats}}
+  const rows = data.samples.map((s) => s.row);
+  const matches = (r, state, skip) => {
+    for (const f of FACETS) {
+      if (f === skip || !(state.facets[f] || []).length) continue;
+      const have = f === "font" ? (r.fonts || []) : [r[f]];
+      if (!have.some((v) => state.facets[f].includes(v))) return false;
+    }
+    if (state.q && !(r.text || "").toLowerCase().includes(state.q.toLowerCase())) return false;
+    for (const [name, [lo, hi]] of Object.entries(state.scores)) {
+      const v = r["score_" + name];
+      if ((lo !== "" || hi !== "") && (v == null || (lo !== "" && v < +lo) || (hi !== "" && v > +hi))) return false;
+    }
+    return true;
+  };
+  const byKey = new Map(data.samples.map((s) => [s.row.dataset + "/" + s.row.key, s]));
+  return {
+    datasets: async () => data,
+    query: async (state) => {
+      const hits = rows.filter((r) => matches(r, state));
+      const counts = {};
+      for (const f of FACETS) {
+        counts[f] = {};
+        for (const r of rows.filter((r) => matches(r, state, f)))
+          for (const v of (f === "font" ? r.fonts || [] : [r[f]])) if (v != null) counts[f][v] = (counts[f][v] || 0) + 1;
+      }
+      return {total: hits.length, items: hits.slice(state.page * PER_PAGE, (state.page + 1) * PER_PAGE), counts};
+    },
+    sample: async (it) => byKey.get(it.dataset + "/" + it.key),
+    imageUrl: (it) => byKey.get(it.dataset + "/" + it.key).image,
+    stats: async (name) => data.stats[name],
+    rejectUrl: (name, ex) => ex.data,
+  };
+}
+
+const backend = window.GALLERY_STATIC ? StaticBackend(window.GALLERY_STATIC) : LiveBackend;
+
+// ------------------------------------------------------------------ state
+
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+};
+
+const state = {facets: {}, q: "", scores: {}, page: 0};
+let scoreRanges = {};
+
+function stateFromHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  for (const f of FACETS) state.facets[f] = p.getAll(f);
+  state.q = p.get("q") || "";
+  state.page = +(p.get("page") || 0);
+  for (const [k, v] of p) if (k.startsWith("score_")) state.scores[k.slice(6)] = v.split(":");
+}
+
+function saveHash() {
+  history.replaceState(null, "", "#" + queryString(state, state.page ? {page: state.page} : {}));
+}
+
+// ------------------------------------------------------------------ browse
+
+async function refresh() {
+  saveHash();
+  let res;
+  try {
+    res = await backend.query(state);
+  } catch (e) {
+    $("#total").textContent = "query failed: " + e.message;
+    return;
+  }
+  renderFacets(res.counts);
+  $("#total").textContent = `${res.total.toLocaleString()} samples`;
+  const pages = Math.max(1, Math.ceil(res.total / PER_PAGE));
+  $("#pageinfo").textContent = `page ${state.page + 1} / ${pages}`;
+  $("#prev").disabled = state.page === 0;
+  $("#next").disabled = state.page + 1 >= pages;
+  const grid = $("#grid");
+  grid.replaceChildren(...res.items.map((it) => el("div", {class: "card", "data-testid": "card", "data-key": it.key, "data-lang": it.lang || "", onclick: () => openDetail(it)},
+    el("img", {src: backend.imageUrl(it), loading: "lazy", alt: it.key}),
+    el("div", {class: "cap", title: it.text || ""},
+      el("span", {class: "tag"}, it.lang || "?"), el("span", {class: "tag"}, it.size_bucket || "-"), (it.text || "").replace(/\s+/g, " ")))));
+}
+
+function renderFacets(counts) {
+  const box = $("#facets");
+  box.replaceChildren();
+  for (const f of FACETS) {
+    const chosen = state.facets[f] || [];
+    const values = Object.keys(counts[f] || {});
+    for (const v of chosen) if (!values.includes(v)) values.push(v);
+    if (!values.length) continue;
+    box.append(el("h4", {}, f.replace("_", " ")));
+    for (const v of values) {
+      const cb = el("input", {type: "checkbox", "data-facet": f, value: v, "data-testid": `facet-${f}-${v}`});
+      cb.checked = chosen.includes(v);
+      cb.addEventListener("change", () => {
+        state.facets[f] = cb.checked ? [...chosen, v] : chosen.filter((x) => x !== v);
+        state.page = 0;
+        refresh();
+      });
+      box.append(el("label", {}, el("span", {}, cb, " " + v), el("span", {class: "n", "data-testid": `count-${f}-${v}`}, String((counts[f] || {})[v] || 0))));
+    }
+  }
+}
+
+function renderScoreFilters() {
+  const box = $("#scores");
+  box.replaceChildren();
+  for (const [name, [min, max]] of Object.entries(scoreRanges)) {
+    const [lo, hi] = state.scores[name] || ["", ""];
+    const input = (which, val, ph) => {
+      const i = el("input", {type: "number", step: "any", placeholder: ph, "data-testid": `score-${name}-${which}`});
+      i.value = val;
+      i.addEventListener("change", () => {
+        const cur = state.scores[name] || ["", ""];
+        cur[which === "min" ? 0 : 1] = i.value;
+        state.scores[name] = cur;
+        state.page = 0;
+        refresh();
+      });
+      return i;
+    };
+    box.append(el("h4", {}, name.replace(/_/g, " ")),
+      el("div", {class: "range"}, input("min", lo, (+min.toPrecision(3)).toString()), input("max", hi, (+max.toPrecision(3)).toString())));
+  }
+}
+
+// ------------------------------------------------------------------ detail
+
+let zoom = 2, current = null;
+
+async function openDetail(it) {
+  $("#detail").hidden = false;
+  $("#d-key").textContent = `${it.dataset} / ${it.key}`;
+  $("#d-text").textContent = "";
+  $("#d-meta").textContent = "loading…";
+  const img = $("#d-img");
+  img.onload = () => layoutStage();
+  img.src = backend.imageUrl(it);
+  try {
+    current = await backend.sample(it);
+  } catch (e) {
+    $("#d-meta").textContent = "error: " + e.message;
+    return;
+  }
+  $("#d-text").textContent = current.meta.text || "";
+  $("#d-meta").textContent = JSON.stringify(current.meta, null, 1);
+  layoutStage();
+}
+
+function layoutStage() {
+  const img = $("#d-img"), svg = $("#d-svg");
+  const w = img.naturalWidth, h = img.naturalHeight;
+  if (!w) return;
+  img.style.width = w * zoom + "px";
+  img.style.height = h * zoom + "px";
+  svg.setAttribute("width", w * zoom);
+  svg.setAttribute("height", h * zoom);
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  const rects = [];
+  const lines = (current && current.meta.lines) || [];
+  if ($("#d-boxes").checked) for (const ln of lines) rects.push(["line", ln.bbox]);
+  if ($("#d-chars").checked) for (const ln of lines) for (const c of ln.chars || []) rects.push(["char", c.bbox]);
+  svg.replaceChildren(...rects.map(([cls, [x0, y0, x1, y1]]) => {
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    r.setAttribute("class", cls);
+    r.setAttribute("x", x0); r.setAttribute("y", y0);
+    r.setAttribute("width", x1 - x0); r.setAttribute("height", y1 - y0);
+    return r;
+  }));
+  $("#d-chars").disabled = !lines.some((ln) => ln.chars);
+}
+
+// ------------------------------------------------------------------ stats
+
+async function renderStats(datasets) {
+  const main = $("#stats");
+  main.replaceChildren();
+  for (const d of datasets) {
+    const card = el("div", {class: "ds", "data-testid": `stats-${d.name}`}, el("h2", {}, d.name));
+    main.append(card);
+    for (const e of d.errors) card.append(el("div", {class: "err"}, e));
+    let s;
+    try { s = await backend.stats(d.name); } catch (e) { card.append(el("div", {class: "err"}, e.message)); continue; }
+    if (!s) continue;
+    card.append(el("div", {}, `${s.dataset.rows.toLocaleString()} samples in ${s.dataset.shards} shards`));
+    if (s.job_stats) card.append(el("details", {}, el("summary", {}, "job stats.json"), el("pre", {}, JSON.stringify(s.job_stats, null, 1))));
+    for (const [f, counts] of Object.entries(s.counts)) {
+      if (!Object.keys(counts).length) continue;
+      card.append(el("h4", {}, f.replace("_", " ")),
+        el("table", {}, ...Object.entries(counts).map(([v, n]) => el("tr", {}, el("td", {}, v), el("td", {class: "n"}, String(n))))));
+    }
+    const reasons = Object.entries(s.rejects || {});
+    if (reasons.length) {
+      card.append(el("h3", {}, "Rejects by reason"));
+      for (const [reason, r] of reasons) {
+        card.append(el("div", {"data-testid": `reject-${reason}`}, el("strong", {}, reason), ` ${r.count}`),
+          el("div", {class: "examples"}, ...r.examples.map((ex) => el("img", {src: backend.rejectUrl(d.name, ex), title: `${ex.key}: ${ex.detail || ""}`, alt: reason}))));
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ wiring
+
+async function main() {
+  stateFromHash();
+  let info;
+  try {
+    info = await backend.datasets();
+  } catch (e) {
+    $("#errors").append(el("div", {}, "cannot load datasets: " + e.message));
+    return;
+  }
+  scoreRanges = info.score_ranges || {};
+  $("#summary").textContent = `${info.datasets.length} dataset(s), ${(info.total || 0).toLocaleString()} samples`;
+  for (const d of info.datasets) for (const e of d.errors) $("#errors").append(el("div", {"data-testid": "dataset-error"}, `${d.name}: ${e}`));
+  $("#search").value = state.q;
+  let timer;
+  $("#search").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { state.q = $("#search").value.trim(); state.page = 0; refresh(); }, 250);
+  });
+  $("#reset").onclick = () => { state.facets = {}; state.q = ""; state.scores = {}; state.page = 0; $("#search").value = ""; renderScoreFilters(); refresh(); };
+  $("#prev").onclick = () => { state.page--; refresh(); };
+  $("#next").onclick = () => { state.page++; refresh(); };
+  $("#d-close").onclick = () => { $("#detail").hidden = true; };
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("#detail").hidden = true; });
+  for (const b of document.querySelectorAll("[data-zoom]")) b.onclick = () => {
+    zoom = +b.dataset.zoom;
+    document.querySelectorAll("[data-zoom]").forEach((x) => x.classList.toggle("active", x === b));
+    layoutStage();
+  };
+  $("#d-boxes").onchange = layoutStage;
+  $("#d-chars").onchange = layoutStage;
+  let statsDone = false;
+  for (const t of document.querySelectorAll(".tab")) t.onclick = () => {
+    document.querySelectorAll(".tab").forEach((x) => x.classList.toggle("active", x === t));
+    $("#browse").hidden = t.dataset.tab !== "browse";
+    $("#stats").hidden = t.dataset.tab !== "stats";
+    if (t.dataset.tab === "stats" && !statsDone) { statsDone = true; renderStats(info.datasets); }
+  };
+  renderScoreFilters();
+  refresh();
+}
+
+main();

@@ -1,0 +1,75 @@
+"""Read single members out of shard tars without extracting anything.
+
+With the offset recorded in the shard index, a read is one seek: the 512-byte tar header in
+front of the data is read with it and checked (name and size), so an index that disagrees
+with its tar is an error, never the wrong picture. Members without a recorded offset (the
+metadata JSON, reject examples, older shards) are found by scanning the tar's headers once;
+the resulting name -> (offset, size) maps are kept for the most recently used tars.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+BLOCK = 512
+
+
+class MemberError(Exception):
+    """The member is missing or its tar is unreadable; the message says which."""
+
+
+class TarStore:
+    def __init__(self, max_tars: int = 64):
+        self._maps: OrderedDict[Path, dict[str, tuple[int, int]]] = OrderedDict()
+        self._max = max_tars
+        self._lock = threading.Lock()
+
+    def read(self, tar: Path, name: str, offset: int | None = None, size: int | None = None) -> bytes:
+        if offset is not None and size is not None:
+            return _read_checked(tar, name, offset, size)
+        where = self._members(tar).get(name)
+        if where is None:
+            raise MemberError(f"{tar.name}: no member {name!r}")
+        return _read_checked(tar, name, *where, check_header=False)  # offsets from the tar itself
+
+    def _members(self, tar: Path) -> dict[str, tuple[int, int]]:
+        with self._lock:
+            if tar in self._maps:
+                self._maps.move_to_end(tar)
+                return self._maps[tar]
+        try:
+            with tarfile.open(tar) as t:
+                members = {m.name: (m.offset_data, m.size) for m in t.getmembers() if m.isfile()}
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise MemberError(f"{tar.name}: unreadable tar ({e})") from e
+        with self._lock:
+            self._maps[tar] = members
+            while len(self._maps) > self._max:
+                self._maps.popitem(last=False)
+        return members
+
+
+def _read_checked(tar: Path, name: str, offset: int, size: int, check_header: bool = True) -> bytes:
+    if offset < BLOCK or size < 0:
+        raise MemberError(f"{tar.name}: bad offset {offset} for {name!r}")
+    try:
+        with open(tar, "rb") as f:
+            f.seek(offset - BLOCK)
+            buf = f.read(BLOCK + size)
+    except OSError as e:
+        raise MemberError(f"{tar.name}: unreadable ({e})") from e
+    if len(buf) != BLOCK + size:
+        raise MemberError(f"{tar.name}: truncated at {name!r}")
+    if not check_header:
+        return buf[BLOCK:]
+    try:
+        info = tarfile.TarInfo.frombuf(buf[:BLOCK], tarfile.ENCODING, "surrogateescape")
+    except tarfile.HeaderError as e:
+        raise MemberError(f"{tar.name}: no tar header in front of {name!r} ({e})") from e
+    if info.name != name or info.size != size:
+        raise MemberError(f"{tar.name}: index says {name!r} ({size} B) is at {offset}, the tar has "
+                          f"{info.name!r} ({info.size} B) there")
+    return buf[BLOCK:]
