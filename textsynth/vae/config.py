@@ -66,6 +66,7 @@ DEFAULTS: dict = {
         "ckpt_every": 1000,
         "keep_checkpoints": 3,
         "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
+        "cpu_threads": 0,              # torch threads per worker on CPU (0 = torch's default)
     },
 }
 

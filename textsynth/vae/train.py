@@ -214,6 +214,8 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     out = Path(out)
     t = cfg["train"]
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and t["cpu_threads"]:
+        torch.set_num_threads(t["cpu_threads"])   # small CPU models: threads mostly wait
     if rank == 0:
         setup_logging(out)
     last = out / "checkpoints" / "last.pt"
