@@ -447,3 +447,25 @@ def test_bundled_configs_load():
     assert real["data"]["sources"]["synth"]["paths"] == ["/data/synth"]
     assert [s["name"] for s in real["data"]["stages"]] == ["general", "real-text", "synthetic-text"]
     assert real["data"]["stages"][2]["size_buckets"][0]["buckets"] == ["17-20", "13-16"]
+
+
+def test_cli_train_with_the_tiny_config_and_resume(shard_dirs, tmp_path, capsys):
+    from textsynth.cli import main
+
+    out = tmp_path / "cli"
+    sets = ["--set", f"data.sources.general.paths=[{shard_dirs['general']}]",
+            "--set", f"data.sources.doc.paths=[{shard_dirs['doc']}]",
+            "--set", f"data.sources.synth.paths=[{shard_dirs['synth']}]",
+            "--set", "data.resolution=32", "--set", "train.ckpt_every=3", "--set", "data.num_workers=0"]
+    args = ["train", "--config", str(REPO / "pipelines/configs/vae_tiny_cpu.yaml"), "--out", str(out),
+            "--max-steps", "6", *sets]
+    assert main(args) == 0
+    assert "trained to step 6" in capsys.readouterr().out
+    assert main(args) == 2                                         # would overwrite: refused
+    assert "--resume" in capsys.readouterr().err
+    assert main(args[:-len(sets)] + ["--resume", "--max-steps", "8", *sets]) == 0
+    assert "trained to step 8" in capsys.readouterr().out
+    assert (out / "vae.pt").exists() and (out / "config.yaml").exists()
+    assert main(["train", "--config", str(REPO / "pipelines/configs/vae_tiny_cpu.yaml"),
+                 "--out", str(tmp_path / "bad"), "--set", "data.batchsize=4"]) == 2
+    assert "unknown config key 'data.batchsize'" in capsys.readouterr().err

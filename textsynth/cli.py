@@ -154,6 +154,44 @@ def _cmd_gallery(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from textsynth.vae.config import load_train_config, parse_sets
+    from textsynth.vae.train import run, summary_line
+
+    over = parse_sets(args.set)
+    if args.max_steps is not None:
+        over.setdefault("train", {})["max_steps"] = args.max_steps
+    cfg = load_train_config(args.config, over)
+    out = args.out or str(Path("out") / "train" / Path(args.config or "vae_f16c64_text_infusion").stem)
+    try:
+        result = run(cfg, out, resume=args.resume, workers=args.workers, use_ray=args.ray or None,
+                     address=args.address)
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary_line(result, out))
+    return 0
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The VAE trainer's arguments (shared with pipelines/train_vae.py)."""
+    p.add_argument("--config", help="trainer YAML (default: pipelines/configs/vae_f16c64_text_infusion.yaml; "
+                                    "a tiny CPU run: pipelines/configs/vae_tiny_cpu.yaml)")
+    p.add_argument("--out", help="run dir: log.csv, samples/, checkpoints/, vae.pt "
+                                 "(default out/train/CONFIG_NAME)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoints/last.pt (model, optimiser, schedule, step, "
+                        "stage, data position)")
+    p.add_argument("--workers", type=int, help="training workers (GPUs); more than 1 runs Ray Train's "
+                                               "TorchTrainer with DDP (default: the config's train.workers)")
+    p.add_argument("--max-steps", type=int, help="override train.max_steps (the LR schedule follows)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, value as YAML; repeatable, e.g. "
+                        "--set data.sources.synth.paths='[out/synth]' --set data.batch_size=16")
+    p.add_argument("--ray", action="store_true", help="use Ray Train even with one worker")
+    p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
+
+
 def add_curate_args(p: argparse.ArgumentParser) -> None:
     """The curate job's arguments (shared with pipelines/curate.py)."""
     p.add_argument("--config", help="YAML config (default: pipelines/configs/curate_docs.yaml)")
@@ -269,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="which samples the export picks")
     g.add_argument("--quiet", action="store_true", help="do not log each request")
     g.set_defaults(func=_cmd_gallery)
+
+    tr = sub.add_parser("train", help="train the bundled VAE on shards (staged text infusion)",
+                        description="Train the report's GSC autoencoder (L1 + LPIPS + DINOv2 "
+                                    "alignment, no KL, no GAN) on general photos, curated doc shards "
+                                    "and synth shards mixed by the config's stages. One worker runs "
+                                    "in this process; --workers N > 1 uses Ray Train (DDP).")
+    add_train_args(tr)
+    tr.set_defaults(func=_cmd_train)
 
     v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
     v.add_argument("dirs", nargs="+", help="output dirs or URIs")

@@ -197,11 +197,16 @@ def setup_logging(out: Path | None = None) -> None:
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("textsynth").setLevel(logging.INFO)
-    if out is not None:
+    if out is not None:   # one run log at a time: drop the previous run's file handler
+        vlog = logging.getLogger("textsynth.vae")
+        for h in [h for h in vlog.handlers if getattr(h, "_textsynth_run", False)]:
+            vlog.removeHandler(h)
+            h.close()
         out.mkdir(parents=True, exist_ok=True)
         h = logging.FileHandler(out / "train.log")
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger("textsynth.vae").addHandler(h)
+        h._textsynth_run = True
+        vlog.addHandler(h)
 
 
 # -------------------------------------------------------------------------------- the loop
