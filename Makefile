@@ -28,6 +28,8 @@ demo: assets
 	$(TS) verify $(DEMO)/synth $(DEMO)/curate
 	@echo "demo: contact sheet $(DEMO)/render/contact_sheet.png; shards in $(DEMO)/synth/shards"
 	@echo "demo: curated doc shards in $(DEMO)/curate/shards, rejects with reasons in $(DEMO)/curate/rejects"
+	@echo "demo: browse both in the gallery: $(TS) gallery $(DEMO)/synth $(DEMO)/curate"
+	@echo "demo:   then open http://127.0.0.1:8765/  (or share a static page: add --export $(DEMO)/gallery)"
 
 # Debian's Chromium, driven by Playwright (web-page ingest, gallery tests); installed with
 # apt when missing and we are root, otherwise the tests that need it say how to get it.

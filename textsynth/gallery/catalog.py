@@ -1,12 +1,13 @@
-"""The gallery's catalog: every served output dir's parquet indexes in one Arrow table.
+"""The gallery's catalog: the listing columns of every served output dir's shard indexes.
 
-Only listing columns are held in memory (key, shard, labels, scores, text); images and the
-full metadata stay in the tars and are read on demand by member offset (:mod:`tarstore`).
-A dataset whose index cannot be read keeps its error message and the others keep working.
+Only what listing and filtering need is held in memory, in compact form: facet columns
+(dataset, shard, source, lang, size bucket, fonts) as small integer codes into short value lists,
+numbers as numpy arrays, key and text as Arrow strings (one chunk per shard, never copied
+into one). Images and full metadata stay in the tars and are read on demand (:mod:`tarstore`).
+A dataset whose files cannot be read keeps the error messages and the others keep working.
 
-A query is a conjunction of filters evaluated with Arrow compute over the whole table; the
-facet counts for each filterable column are taken with every filter *except* that column's
-own, so the counts show what choosing another value would give.
+A query is a conjunction of numpy masks; a facet's counts are taken with every filter
+*except* that facet's own, so they show what choosing another value would give.
 """
 
 from __future__ import annotations
@@ -22,32 +23,55 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FACETS = ("dataset", "source", "lang", "size_bucket", "font")
-LIST_COLUMNS = ["key", "dataset", "shard", "image", "image_offset", "image_size", "source", "lang",
-                "size_bucket", "char_px", "width", "height", "text", "fonts"]
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # dataset, shard and key names
 MAX_PER_PAGE = 500
-
-
-def _np(arr, fill=False) -> np.ndarray:
-    """An Arrow array as numpy, nulls replaced by ``fill``."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.null_count:
-        arr = pc.fill_null(arr, fill)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.indices
-    return arr.to_numpy(zero_copy_only=False)
-
-
-def _and(masks, n: int) -> np.ndarray:
-    out = np.ones(n, bool)
-    for m in masks:
-        out &= m
-    return out
+NUMBERS = {"char_px": np.float32, "width": np.int32, "height": np.int32,
+           "image_offset": np.int64, "image_size": np.int32}
+READ = {"key", "image", "source", "lang", "size_bucket", "text", "fonts", *NUMBERS}
 
 
 class QueryError(ValueError):
     """A bad filter value; its message names the parameter."""
+
+
+class Codes:
+    """A string column as integer codes into a list of its distinct values (-1: null)."""
+
+    def __init__(self):
+        self.values: list[str] = []
+        self._code: dict[str, int] = {}
+        self._parts: list[np.ndarray] = []
+        self.codes = np.zeros(0, np.int32)
+
+    def code(self, value: str) -> int:
+        if value not in self._code:
+            self._code[value] = len(self.values)
+            self.values.append(value)
+        return self._code[value]
+
+    def add(self, arr: pa.Array) -> None:
+        enc = pc.dictionary_encode(arr.cast(pa.string()))
+        to_global = np.array([self.code(v) for v in enc.dictionary.to_pylist()] + [-1], np.int32)
+        local = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+        self._parts.append(to_global[local])  # -1 indexes the trailing -1: nulls stay null
+
+    def add_constant(self, value: str, n: int) -> None:
+        self._parts.append(np.full(n, self.code(value), np.int32))
+
+    def finish(self) -> None:
+        """Concatenate the parts into the narrowest integer type that holds every code."""
+        dtype = np.int8 if len(self.values) < 2**7 else np.int16 if len(self.values) < 2**15 else np.int32
+        self.codes = np.concatenate([self.codes, *self._parts]).astype(dtype)
+        self._parts = []
+
+    def mask(self, wanted: list[str]) -> np.ndarray:
+        return np.isin(self.codes, [self._code[v] for v in wanted if v in self._code])
+
+    def counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
+        codes = self.codes if mask is None else self.codes[mask]
+        n = np.bincount(codes[codes >= 0], minlength=len(self.values))
+        return dict(sorted(((v, int(c)) for v, c in zip(self.values, n) if c),
+                           key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass
@@ -64,82 +88,6 @@ class Dataset:
                 "rejects": 0 if self.rejects is None else self.rejects.num_rows}
 
 
-def _normalise(table: pa.Table, dataset: str, shard: str) -> pa.Table:
-    """The listing columns of one shard index, typed the same for every dataset."""
-    n = table.num_rows
-    cols = {}
-    for name in LIST_COLUMNS:
-        if name == "dataset":
-            cols[name] = pa.array([dataset] * n, pa.string())
-        elif name == "shard":
-            cols[name] = pa.array([shard] * n, pa.string())
-        elif name == "fonts":
-            if "fonts" in table.column_names:
-                cols[name] = table["fonts"].cast(pa.list_(pa.string()))
-            else:  # indexes written before the fonts column: take them from the lines JSON
-                lines = table["lines"].to_pylist() if "lines" in table.column_names else [None] * n
-                cols[name] = pa.array([sorted({ln.get("font") for ln in json.loads(v or "[]")
-                                               if ln.get("font")}) for v in lines],
-                                      pa.list_(pa.string()))
-        elif name in table.column_names:
-            typ = {"image_offset": pa.int64(), "image_size": pa.int64(), "char_px": pa.float64(),
-                   "width": pa.int64(), "height": pa.int64()}.get(name, pa.string())
-            cols[name] = table[name].cast(typ)
-        else:
-            typ = pa.int64() if name in ("image_offset", "image_size", "width", "height") else (
-                pa.float64() if name == "char_px" else pa.string())
-            cols[name] = pa.nulls(n, typ)
-    for name in table.column_names:
-        if name.startswith("score_"):
-            col = table[name]
-            if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-                cols[name] = col.cast(pa.float64())
-    return pa.table(cols)
-
-
-def load_dataset(name: str, root: Path) -> tuple[Dataset, list[pa.Table]]:
-    ds = Dataset(name, root)
-    tables = []
-    if not (root / "shards").is_dir():
-        ds.errors.append(f"{root}: no shards/ folder (not a synth, curate or bench output dir)")
-        return ds, tables
-    for path in sorted((root / "shards").glob("*.parquet")):
-        shard = path.stem
-        if not NAME_RE.match(shard):
-            ds.errors.append(f"{path.name}: unusable shard name, skipped")
-            continue
-        try:
-            t = pq.read_table(path)
-            if "key" not in t.column_names or (t.num_rows and "image" not in t.column_names):
-                raise ValueError("not a shard index (no key/image columns)")
-            tables.append(_normalise(t, name, shard))
-            ds.shards.append(shard)
-        except Exception as e:  # noqa: BLE001 - any unreadable index is reported, not fatal
-            ds.errors.append(f"{path.name}: unreadable index ({type(e).__name__}: {e})")
-    for path in sorted((root / "shards").glob("*.tar")):
-        if path.stem not in ds.shards and ".tmp-" not in path.name and NAME_RE.match(path.stem):
-            ds.errors.append(f"{path.name}: no parquet index next to it, not listed")
-    try:
-        ds.stats = json.loads((root / "stats.json").read_text())
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError) as e:
-        ds.errors.append(f"stats.json: unreadable ({e})")
-    ds.rejects = _load_rejects(ds)
-    return ds, tables
-
-
-def _load_rejects(ds: Dataset) -> pa.Table | None:
-    parts = []
-    for path in sorted((ds.root / "rejects").glob("*.parquet")):
-        try:
-            t = pq.read_table(path)
-            parts.append(t.append_column("shard", pa.array([path.stem] * t.num_rows, pa.string())))
-        except Exception as e:  # noqa: BLE001
-            ds.errors.append(f"rejects/{path.name}: unreadable ({type(e).__name__}: {e})")
-    return pa.concat_tables(parts, promote_options="default") if parts else None
-
-
 def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
     """(unique name, path) per served dir; names are the folder names made URL-safe."""
     out, seen = [], set()
@@ -154,114 +102,231 @@ def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
+def _read_index(path: Path) -> pa.Table:
+    names = pq.read_schema(path).names
+    if "key" not in names or "image" not in names:
+        raise ValueError("not a shard index (no key/image columns)")
+    wanted = READ | ({"lines"} if "fonts" not in names else set())
+    return pq.read_table(path, columns=[c for c in names if c in wanted or c.startswith("score_")])
+
+
+def _fonts(t: pa.Table) -> pa.ListArray:
+    if "fonts" in t.column_names:
+        return t["fonts"].combine_chunks().cast(pa.list_(pa.string()))
+    # indexes written before the fonts column: take them from the lines JSON
+    lines = t["lines"].to_pylist() if "lines" in t.column_names else [None] * t.num_rows
+    return pa.array([sorted({ln.get("font") for ln in json.loads(v or "[]") if ln.get("font")})
+                     for v in lines], pa.list_(pa.string()))
+
+
+def _load_rejects(ds: Dataset) -> pa.Table | None:
+    parts = []
+    for path in sorted((ds.root / "rejects").glob("*.parquet")):
+        try:
+            t = pq.read_table(path)
+            parts.append(t.append_column("shard", pa.array([path.stem] * t.num_rows, pa.string())))
+        except Exception as e:  # noqa: BLE001
+            ds.errors.append(f"rejects/{path.name}: unreadable ({type(e).__name__}: {e})")
+    return pa.concat_tables(parts, promote_options="default") if parts else None
+
+
 class Catalog:
     def __init__(self, dirs: list[str]):
+        # The system allocator hands freed memory back (see _give_back_memory); Arrow's
+        # default pool would keep the per-shard tables read while loading resident.
+        pa.set_memory_pool(pa.system_memory_pool())
         self.datasets: dict[str, Dataset] = {}
-        tables = []
+        self.facets = {name: Codes() for name in ("dataset", "shard", "source", "lang", "size_bucket", "ext")}
+        self.font_values = Codes()            # one code per (row, font) pair ...
+        self._font_rows: list[np.ndarray] = []  # ... and the row it belongs to
+        self._keys: list[pa.Array] = []
+        self._texts: list[pa.Array] = []
+        self._numbers: dict[str, list[np.ndarray]] = {k: [] for k in NUMBERS}
+        self._scores: dict[str, list[np.ndarray]] = {}
+        self.spans: dict[tuple[str, str], tuple[int, int]] = {}  # (dataset, shard) -> row range
+        self.num_rows = 0
         for name, root in dataset_names(dirs):
             if not root.is_dir():
                 raise FileNotFoundError(f"{root}: no such directory")
-            ds, t = load_dataset(name, root)
-            self.datasets[name] = ds
-            tables += t
-        empty = _normalise(pa.table({"key": pa.array([], pa.string())}), "", "")
-        self.table = pa.concat_tables([empty, *tables], promote_options="default").combine_chunks()
-        # Facet columns as dictionaries: equality filters and counts then work on small ints.
-        for col in ("dataset", "shard", "source", "lang", "size_bucket"):
-            i = self.table.schema.get_field_index(col)
-            self.table = self.table.set_column(i, col, pc.dictionary_encode(self.table[col]))
-        self.score_columns = sorted(c for c in self.table.column_names if c.startswith("score_"))
-        # Rows of each (dataset, shard) are contiguous: find a key by scanning one shard only.
-        ds_col, sh_col = self.table["dataset"].to_pylist(), self.table["shard"].to_pylist()
-        self._spans: dict[tuple[str, str], list[int]] = {}
-        for i, k in enumerate(zip(ds_col, sh_col)):
-            span = self._spans.setdefault(k, [i, i])
-            span[1] = i + 1
-        fonts = self._col("fonts")
-        self._fonts_flat, self._fonts_parent = pc.list_flatten(fonts), pc.list_parent_indices(fonts)
+            self._load_dataset(name, root)
+        for c in (*self.facets.values(), self.font_values):
+            c.finish()
+        self.font_rows = np.concatenate([np.zeros(0, np.int32), *self._font_rows])
+        self.keys = pa.chunked_array(self._keys, pa.string())
+        self.texts = pa.chunked_array(self._texts, pa.string())
+        self._chunk_ends = np.cumsum([len(k) for k in self._keys])
+        self.numbers = {k: np.concatenate([np.zeros(0, t), *self._numbers[k]]) for k, t in NUMBERS.items()}
+        self.scores = {k: np.concatenate(v) for k, v in sorted(self._scores.items())}
+        del self._font_rows, self._keys, self._texts, self._numbers, self._scores
+        _give_back_memory()  # the per-shard tables and parts read while loading
+
+    def _str(self, column: pa.ChunkedArray, i: int) -> str | None:
+        """Element ``i`` of a per-shard chunked column. (ChunkedArray.take would first
+        concatenate every chunk: a copy of the whole column for one page of rows.)"""
+        c = int(np.searchsorted(self._chunk_ends, i, side="right"))
+        return column.chunk(c)[i - (int(self._chunk_ends[c - 1]) if c else 0)].as_py()
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_dataset(self, name: str, root: Path) -> None:
+        ds = self.datasets[name] = Dataset(name, root)
+        if not (root / "shards").is_dir():
+            ds.errors.append(f"{root}: no shards/ folder (not a synth, curate or bench output dir)")
+            return
+        for path in sorted((root / "shards").glob("*.parquet")):
+            if not NAME_RE.match(path.stem):
+                ds.errors.append(f"{path.name}: unusable shard name, skipped")
+                continue
+            try:
+                t = _read_index(path)
+                fonts = _fonts(t)
+            except Exception as e:  # noqa: BLE001 - any unreadable index is reported, not fatal
+                ds.errors.append(f"{path.name}: unreadable index ({type(e).__name__}: {e})")
+                continue
+            self._add_shard(name, path.stem, t, fonts)
+            ds.shards.append(path.stem)
+        for path in sorted((root / "shards").glob("*.tar")):
+            if path.stem not in ds.shards and ".tmp-" not in path.name and NAME_RE.match(path.stem):
+                ds.errors.append(f"{path.name}: no parquet index next to it, not listed")
+        try:
+            ds.stats = json.loads((root / "stats.json").read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            ds.errors.append(f"stats.json: unreadable ({e})")
+        ds.rejects = _load_rejects(ds)
+
+    def _add_shard(self, dataset: str, shard: str, t: pa.Table, fonts: pa.ListArray) -> None:
+        n, start = t.num_rows, self.num_rows
+        self.facets["dataset"].add_constant(dataset, n)
+        self.facets["shard"].add_constant(shard, n)
+        for col in ("source", "lang", "size_bucket"):
+            self.facets[col].add(t[col].combine_chunks() if col in t.column_names else pa.nulls(n, pa.string()))
+        # the image member is KEY.EXT (webdataset): keep only EXT (null when it is not)
+        image, keys = t["image"].combine_chunks(), t["key"].combine_chunks()
+        ext = pc.struct_field(pc.extract_regex(image, r"\.(?P<ext>[A-Za-z0-9]+)$"), [0])
+        same = pc.fill_null(pc.equal(image, pc.binary_join_element_wise(keys, ext, ".")), False)
+        self.facets["ext"].add(pc.if_else(same, ext, pa.scalar(None, pa.string())))
+        self._keys.append(keys.cast(pa.string()))
+        self._texts.append(t["text"].combine_chunks().cast(pa.string()) if "text" in t.column_names
+                           else pa.nulls(n, pa.string()))
+        for col, typ in NUMBERS.items():
+            arr = t[col].combine_chunks() if col in t.column_names else pa.nulls(n, pa.float64())
+            fill = -1 if np.issubdtype(typ, np.integer) else np.nan
+            self._numbers[col].append(pc.fill_null(arr.cast(pa.float64()), fill).to_numpy().astype(typ))
+        for col in t.column_names:
+            if col.startswith("score_") and (pa.types.is_integer(t[col].type) or pa.types.is_floating(t[col].type)):
+                parts = self._scores.setdefault(col, [np.full(start, np.nan, np.float32)])
+                parts.append(pc.fill_null(t[col].combine_chunks().cast(pa.float64()), np.nan)
+                             .to_numpy().astype(np.float32))
+        for col, parts in self._scores.items():
+            if sum(len(p) for p in parts) < start + n:  # this shard has no such score
+                parts.append(np.full(n, np.nan, np.float32))
+        self.font_values.add(pc.list_flatten(fonts))
+        self._font_rows.append(pc.list_parent_indices(fonts).to_numpy().astype(np.int32) + start)
+        self.spans[(dataset, shard)] = (start, start + n)
+        self.num_rows += n
 
     # ------------------------------------------------------------------ lookups
 
+    def row_at(self, i: int) -> dict:
+        """Row ``i`` as a dict (the listing columns, the image member name, scores)."""
+        ext = self.facets["ext"].codes[i]
+        key = self._str(self.keys, i)
+        shard = self.facets["shard"].values[self.facets["shard"].codes[i]]
+        if ext < 0:  # the image member does not follow KEY.EXT: read it from the index
+            ds = self.datasets[self.facets["dataset"].values[self.facets["dataset"].codes[i]]]
+            t = pq.read_table(ds.root / "shards" / f"{shard}.parquet", columns=["key", "image"])
+            image = t["image"][pc.index(t["key"], key).as_py()].as_py()
+        else:
+            image = f"{key}.{self.facets['ext'].values[ext]}"
+        row = {"key": key, "image": image, "text": self._str(self.texts, i),
+               **{f: self._value(f, i) for f in ("dataset", "shard", "source", "lang", "size_bucket")},
+               **{k: _num(a[i]) for k, a in self.numbers.items()},
+               **{k: _num(a[i]) for k, a in self.scores.items()}}
+        row["fonts"] = [self.font_values.values[c] for c in self.font_values.codes[self.font_rows == i]]
+        return row
+
+    def _value(self, facet: str, i: int) -> str | None:
+        c = self.facets[facet].codes[i]
+        return None if c < 0 else self.facets[facet].values[c]
+
     def row(self, dataset: str, shard: str, key: str) -> dict | None:
-        span = self._spans.get((dataset, shard))
+        span = self.spans.get((dataset, shard))
         if span is None:
             return None
-        keys = self.table["key"].slice(span[0], span[1] - span[0])
-        i = pc.index(keys, key).as_py()
-        return None if i < 0 else self.table.slice(span[0] + i, 1).to_pylist()[0]
+        i = pc.index(self.keys.slice(span[0], span[1] - span[0]), key).as_py()
+        return None if i < 0 else self.row_at(span[0] + i)
 
     def rows_of(self, dataset: str) -> int:
-        return sum(b - a for (d, _), (a, b) in self._spans.items() if d == dataset)
+        return sum(b - a for (d, _), (a, b) in self.spans.items() if d == dataset)
+
+    @property
+    def score_columns(self) -> list[str]:
+        return list(self.scores)
 
     # ------------------------------------------------------------------ queries
 
-    def _col(self, name: str) -> pa.Array:
-        return self.table[name].chunk(0) if self.table[name].num_chunks == 1 else \
-            self.table[name].combine_chunks()
-
     def _masks(self, params: dict) -> dict[str, np.ndarray]:
-        """One boolean mask (numpy) per active filter, keyed by the parameter that set it."""
+        """One boolean mask per active filter, keyed by the parameter that set it."""
         masks = {}
         for col in ("dataset", "source", "lang", "size_bucket"):
             if params.get(col):
-                masks[col] = _np(pc.is_in(self._col(col), value_set=pa.array(params[col], pa.string())))
+                masks[col] = self.facets[col].mask(params[col])
         if params.get("font"):
-            hit = pc.is_in(self._fonts_flat, value_set=pa.array(params["font"], pa.string()))
-            m = np.zeros(self.table.num_rows, bool)
-            m[_np(self._fonts_parent)[_np(hit)]] = True
+            m = np.zeros(self.num_rows, bool)
+            m[self.font_rows[self.font_values.mask(params["font"])]] = True
             masks["font"] = m
         if params.get("q"):
-            masks["q"] = _np(pc.match_substring(self._col("text"), params["q"][0], ignore_case=True))
+            hit = pc.match_substring(self.texts, params["q"][0], ignore_case=True)
+            masks["q"] = np.asarray(pc.fill_null(hit, False).to_numpy(), bool)
         for name, (lo, hi) in (params.get("scores") or {}).items():
-            if name not in self.score_columns:
+            if name not in self.scores:
                 raise QueryError(f"unknown score {name[6:]!r}; this catalog has "
-                                 f"{[c[6:] for c in self.score_columns]}")
-            v = _np(self._col(name), fill=np.nan)
+                                 f"{[c[6:] for c in self.scores]}")
+            v = self.scores[name]
             with np.errstate(invalid="ignore"):  # NaN (no score) compares False: filtered out
                 masks[f"score:{name}"] = ((v >= lo) if lo is not None else ~np.isnan(v)) & \
                                          ((v <= hi) if hi is not None else True)
         return masks
+
+    def _and(self, masks) -> np.ndarray:
+        out = np.ones(self.num_rows, bool)
+        for m in masks:
+            out &= m
+        return out
 
     def query(self, params: dict, page: int = 0, per_page: int = 60) -> dict:
         """Filtered rows: total, one page of items, and faceted counts."""
         if per_page < 1 or per_page > MAX_PER_PAGE or page < 0:
             raise QueryError(f"page must be >= 0 and per_page 1..{MAX_PER_PAGE}")
         masks = self._masks(params)
-        everything = _and(masks.values(), self.table.num_rows)
-        rows = np.flatnonzero(everything)
+        rows = np.flatnonzero(self._and(masks.values()))
         page_rows = rows[page * per_page:(page + 1) * per_page]
-        items = self.table.select(["dataset", "shard", "key", "source", "lang", "size_bucket",
-                                   "char_px", "width", "height", "text"]).take(page_rows).to_pylist()
-        for it in items:
-            it["text"] = (it["text"] or "")[:200]
-        counts = {f: self._facet_counts(f, _and((m for k, m in masks.items() if k != f),
-                                                self.table.num_rows)) for f in FACETS}
+        items = [{"key": self._str(self.keys, i), "text": (self._str(self.texts, i) or "")[:200],
+                  **{c: _num(self.numbers[c][i]) for c in ("char_px", "width", "height")},
+                  **{f: self._value(f, i) for f in ("dataset", "shard", "source", "lang", "size_bucket")}}
+                 for i in page_rows.tolist()]
+        counts = {f: self._facet_counts(f, self._and(m for k, m in masks.items() if k != f))
+                  for f in FACETS}
         return {"total": int(len(rows)), "page": page, "per_page": per_page, "items": items,
                 "counts": counts}
 
     def _facet_counts(self, facet: str, mask: np.ndarray) -> dict[str, int]:
         if facet == "font":
-            values = pc.filter(self._fonts_flat, mask[_np(self._fonts_parent)])
-        else:
-            values = pc.filter(self._col(facet), mask)
-        pairs = [(v["values"], v["counts"]) for v in pc.value_counts(values).to_pylist()
-                 if v["values"] is not None]
-        return dict(sorted(pairs, key=lambda kv: (-kv[1], str(kv[0]))))
+            return self.font_values.counts(mask[self.font_rows])
+        return self.facets[facet].counts(mask)
 
     def score_ranges(self) -> dict[str, list[float]]:
-        out = {}
-        for c in self.score_columns:
-            mm = pc.min_max(self.table[c]).as_py()
-            if mm["min"] is not None:
-                out[c[6:]] = [mm["min"], mm["max"]]
-        return out
+        return {c[6:]: [float(np.nanmin(v)), float(np.nanmax(v))]
+                for c, v in self.scores.items() if not np.isnan(v).all()}
 
     def stats(self, dataset: str, examples: int = 4) -> dict:
         """Counts by lang, size bucket, font and source; rejects by reason with examples."""
         ds = self.datasets[dataset]
-        r = self.query({"dataset": [dataset]}, per_page=1)
-        out = {"dataset": ds.summary(r["total"]), "counts": {k: v for k, v in r["counts"].items()
-                                                             if k != "dataset"},
+        mask = self.facets["dataset"].mask([dataset])
+        out = {"dataset": ds.summary(int(mask.sum())),
+               "counts": {f: self._facet_counts(f, mask) for f in FACETS if f != "dataset"},
                "job_stats": ds.stats, "rejects": {}}
         if ds.rejects is not None and ds.rejects.num_rows:
             rej = ds.rejects.select([c for c in ("key", "reason", "detail", "image", "shard")
@@ -282,3 +347,22 @@ class Catalog:
             return False
         m = pc.and_(pc.equal(ds.rejects["shard"], shard), pc.equal(ds.rejects["image"], image))
         return bool(pc.any(m).as_py())
+
+
+def _give_back_memory() -> None:
+    """Return freed heap pages to the OS: Arrow's pool and glibc both keep them otherwise,
+    which for a million-row catalog is ~150 MB of resident memory holding nothing."""
+    pa.default_memory_pool().release_unused()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+def _num(v: np.generic) -> float | int | None:
+    """A numpy scalar as JSON-friendly Python; the fill values (-1 for ints, NaN) as None."""
+    if np.issubdtype(type(v), np.integer):
+        return None if v == -1 else int(v)
+    return None if v != v else round(float(v), 4)

@@ -30,13 +30,13 @@ def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=prin
     """Write ``out`` (a folder, gets ``index.html``; or a path ending in ``.html``)."""
     gallery = Gallery(dirs)
     cat = gallery.catalog
-    n = cat.table.num_rows
+    n = cat.num_rows
     if n == 0:
         raise ValueError(f"nothing to export: no samples in {', '.join(dirs)}")
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
     samples, skipped = [], []
     for i in rows.tolist():
-        row = cat.table.slice(i, 1).to_pylist()[0]
+        row = cat.row_at(i)
         params = {"dataset": [row["dataset"]], "shard": [row["shard"]], "key": [row["key"]]}
         try:
             data, _ = gallery.image(params)

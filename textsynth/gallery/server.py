@@ -106,7 +106,7 @@ class Gallery:
     def datasets(self, params) -> dict:
         cat = self.catalog
         return {"datasets": [ds.summary(cat.rows_of(n)) for n, ds in cat.datasets.items()],
-                "score_ranges": cat.score_ranges(), "total": cat.table.num_rows}
+                "score_ranges": cat.score_ranges(), "total": cat.num_rows}
 
     def query(self, params) -> dict:
         filters, page, per_page = parse_query(params)
