@@ -117,6 +117,20 @@ def test_eval_identity_is_perfect_and_compression_scores_lower(synth_bench, tmp_
     assert "| all | 4 |" in (tmp_path / "f16" / "metrics.md").read_text()
 
 
+def test_lpips_is_reported_when_a_network_is_given(synth_bench, tmp_path):
+    """Through the same loading code as real weights, on a tiny random network (no download)."""
+    from textsynth.evaluation.run import evaluate
+    from textsynth.vae import load_lpips
+
+    lpips = load_lpips("random")
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+    assert lpips(img, img) == pytest.approx(0.0, abs=1e-6) and lpips(img, img[::-1]) > 0
+    r = evaluate(str(synth_bench), "jpeg-q20", str(tmp_path / "j"), cache_dir=str(tmp_path / "c"),
+                 limit=2, lpips=lpips, progress=False)
+    assert r["lpips"] == "computed" and r["overall"]["lpips"] > 0
+    assert pq.read_table(tmp_path / "j" / "per_image.parquet")["lpips"].null_count == 0
+
+
 def test_eval_cli_reports_and_rejects_bad_specs(synth_bench, tmp_path):
     proc = subprocess.run([str(BIN / "textsynth"), "eval", "--bench", str(synth_bench), "--model", "jpeg-q50",
                            "--out", str(tmp_path / "j"), "--cache-dir", str(tmp_path / "c"), "--limit", "2"],

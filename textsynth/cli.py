@@ -109,7 +109,16 @@ def _cmd_eval(args) -> int:
     from textsynth.evaluation.run import evaluate
 
     out = args.out or str(Path("out") / "eval" / f"{Path(args.bench).name}--{Path(args.model).name}")
-    result = evaluate(args.bench, args.model, out, cache_dir=args.cache_dir, limit=args.limit)
+    lpips = None
+    if args.lpips != "none":
+        try:
+            from textsynth.vae import load_lpips
+
+            lpips = load_lpips(args.lpips)  # None (and says why) without weights
+        except ImportError as e:
+            print(f"LPIPS not computed: {e} (install the train extra: pip install 'textsynth[train]')")
+    result = evaluate(args.bench, args.model, out, cache_dir=args.cache_dir, limit=args.limit,
+                      lpips=lpips)
     print((Path(out) / "metrics.md").read_text())
     print(f"{result['overall']['n']} images in {result['seconds']} s "
           f"({result['ocr_cache_hits']} original OCRs from cache); results in {out}")
@@ -274,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="results dir (default out/eval/BENCH--MODEL)")
     ev.add_argument("--cache-dir", help="OCR cache of originals (default $TEXTSYNTH_HOME/eval-cache)")
     ev.add_argument("--limit", type=int, help="evaluate only the first N images")
+    ev.add_argument("--lpips", metavar="DIR",
+                    help="LPIPS weights dir holding a torchvision vgg16*.pth and the LPIPS v0.1 "
+                         "vgg.pth heads (default $TEXTSYNTH_HOME/models/lpips; LPIPS is skipped, "
+                         "with a note, when absent); 'none' skips it")
     ev.set_defaults(func=_cmd_eval)
 
     bench = sub.add_parser("bench", help="build evaluation benches")
