@@ -79,6 +79,16 @@ def test_tiny_config_runs_and_rejects_bad_sizes():
         vae.encode(torch.zeros(1, 3, 30, 32))
     with pytest.raises(ValueError, match="levels"):
         model_config("tiny", enc_mult=[1, 2, 2])
+    # gradient checkpointing recomputes activations: same gradients
+    torch.manual_seed(0)
+    ckpt = VAE(model_config("tiny", grad_checkpointing=True))
+    ckpt.load_state_dict(vae.state_dict())
+    grads = []
+    for m in (vae, ckpt):
+        m.zero_grad()
+        m(x)[0].square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
 
 
 def test_gsc_carries_the_image_with_every_learned_weight_zeroed():
@@ -393,6 +403,11 @@ def test_tiny_model_trains_on_engine_shards_and_its_loss_falls(shard_dirs, tmp_p
     img = (np.random.default_rng(0).random((37, 50, 3)) * 255).astype(np.uint8)
     out = rec(img)
     assert out.shape == img.shape and out.dtype == np.uint8
+    # and textsynth eval takes the file as a model spec
+    from textsynth.evaluation.references import load
+
+    assert np.array_equal(load(result["weights"])(img), out)
+    assert np.abs(out.astype(int) - img).mean() < np.abs(255 - img.astype(int) - img).mean()
 
 
 def test_resume_gives_the_same_next_step_loss_as_an_unbroken_run(shard_dirs, tmp_path):

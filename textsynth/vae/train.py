@@ -401,6 +401,9 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
     """Train. One worker runs in this process unless ``use_ray``; more go through Ray
     Train's TorchTrainer (a local Ray is started when none is running or given)."""
     out = Path(out).expanduser().resolve()
+    if not resume and (out / "checkpoints" / "last.pt").exists():
+        raise FileExistsError(f"{out} already has checkpoints: pass --resume to continue, or "
+                              "choose another --out")
     workers = workers or cfg["train"]["workers"]
     use_ray = workers > 1 if use_ray is None else use_ray
     if not use_ray:
