@@ -51,7 +51,7 @@ def time_steps(module, objective, x, steps: int, warmup: int = 1) -> float:
     for i in range(warmup + steps):
         if i == warmup:
             t0 = time.perf_counter()
-        recon, z, zp = module(x)
+        recon, _, zp = module(x)
         loss, _ = objective(x, recon, zp, i)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -71,7 +71,7 @@ def count_flops(with_losses: bool) -> float:
     obj = Objective(cfg, lp, teacher)
     module = Autoencoding(vae, proj)
     with FlopCounterMode(display=False) as fc:
-        recon, z, zp = module(x)
+        recon, _, zp = module(x)
         loss, _ = _meta_objective(obj, x, recon, zp)
         loss.backward()
     return fc.get_total_flops()

@@ -344,7 +344,6 @@ def test_observed_source_mix_per_stage_matches_the_configured_probabilities(shar
         ("general", 0, None), ("real-text", 40, None),
         ("synthetic-text", 80, ("17-20",)), ("synthetic-text", 120, ("5-8", "9-12"))]
     seen: dict[int, Counter] = {i: Counter() for i in range(4)}
-    buckets: dict[int, Counter] = {i: Counter() for i in range(4)}
     names = data.source_names
     for step, ph, x, src in data.batches(0):
         if step >= 160:

@@ -70,10 +70,10 @@ def _cfg(f, c, enc_mult, dec_mult, enc_blocks, dec_blocks, d_enc=96, d_dec=144) 
                      tuple(dec_blocks))
 
 
-_F16 = dict(enc_mult=(1, 2, 4, 8, 8), dec_mult=(1, 2, 4, 8, 8),
-            enc_blocks=(1, 1, 1, 2, 4), dec_blocks=(1, 1, 2, 3, 6))
-_F32 = dict(enc_mult=(1, 1, 2, 4, 8, 8), dec_mult=(1, 1, 2, 4, 8, 8),
-            enc_blocks=(1, 1, 1, 1, 2, 4), dec_blocks=(1, 1, 1, 2, 3, 6))
+_F16 = {"enc_mult": (1, 2, 4, 8, 8), "dec_mult": (1, 2, 4, 8, 8),
+        "enc_blocks": (1, 1, 1, 2, 4), "dec_blocks": (1, 1, 2, 3, 6)}
+_F32 = {"enc_mult": (1, 1, 2, 4, 8, 8), "dec_mult": (1, 1, 2, 4, 8, 8),
+        "enc_blocks": (1, 1, 1, 1, 2, 4), "dec_blocks": (1, 1, 1, 2, 3, 6)}
 
 PRESETS: dict[str, VAEConfig] = {
     # Table 1: n_layer 5, #params 76M / 248M

@@ -288,7 +288,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
         x = xb.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
         module.train()
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            recon, z, zp = ddp(x)
+            recon, _, zp = ddp(x)
             loss, parts = objective(x, recon, zp, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
