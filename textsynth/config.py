@@ -74,7 +74,7 @@ def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FO
         default = base[key]
         if isinstance(default, dict) and not isinstance(value, dict):
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
-        if isinstance(default, dict) and path not in FREE_FORM:
+        if isinstance(default, dict) and path not in free_form:
             out[key] = merge(default, value, path, free_form)
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise ConfigError(f"config key '{path}' must be true/false, got {value!r}")

@@ -133,6 +133,13 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
         return None
 
 
+def parquet_from_bytes(data: bytes) -> pa.Table:
+    """A parquet file held in memory, as a table. Not ``pq.read_table(io.BytesIO(...))``:
+    that path (the datasets API over a Python file object) makes the interpreter abort at exit
+    in a good share of runs here (pyarrow 25 and 26), after the work is done."""
+    return pq.ParquetFile(pa.BufferReader(data)).read()
+
+
 def atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with fs.open_output_stream(tmp) as f:

@@ -13,9 +13,8 @@ import json
 import tarfile
 
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from textsynth.shards import filesystem, read_bytes
+from textsynth.shards import filesystem, parquet_from_bytes, read_bytes
 
 
 def verify(out: str) -> list[str]:
@@ -45,7 +44,7 @@ def verify(out: str) -> list[str]:
             continue
         keys = {m.name.split(".", 1)[0] for m in members}
         try:
-            index = pq.read_table(io.BytesIO(pq_bytes))
+            index = parquet_from_bytes(pq_bytes)
         except Exception as e:
             problems.append(f"{name}.parquet: unreadable ({e})")
             continue

@@ -33,7 +33,8 @@ from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
-from textsynth.shards import atomic_write, filesystem, pack, publish, read_bytes, resolve_uri, tar_member
+from textsynth.shards import (atomic_write, filesystem, pack, parquet_from_bytes, publish, read_bytes,
+                              resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
 
@@ -155,7 +156,7 @@ def cross_dedup(fs, root: str, parts: list[int], cfg: dict) -> dict[str, tuple[s
     """{dropped key: (reason, kept key)} over all finished partitions."""
     rows = []
     for p in parts:
-        rows += pq.read_table(io.BytesIO(read_bytes(fs, f"{root}/_work/part-{p:06d}.dedup.parquet"))).to_pylist()
+        rows += parquet_from_bytes(read_bytes(fs, f"{root}/_work/part-{p:06d}.dedup.parquet")).to_pylist()
     ngram = cfg["dedup"]["ngram"]
     cands = [dedup.Candidate(r["key"], r["category"], r["chars"], dedup.ngrams(r["text"], ngram["zh"], ngram["en"]),
                              int(r["phash"], 16), r["chash"]) for r in rows]
@@ -192,7 +193,7 @@ def publish_partition(fs, root: str, dataset: str, p: int, record: dict,
     # Rejects: phase-1 rows plus the cross-partition duplicates, with example pictures.
     rej_pq = read_bytes(fs, f"{root}/_work/{name}.rejects.parquet")
     rej_tar = read_bytes(fs, f"{root}/_work/{name}.rejects.tar")
-    rej = pq.read_table(io.BytesIO(rej_pq)).to_pylist()
+    rej = parquet_from_bytes(rej_pq).to_pylist()
     if dup_rows:
         import cv2
         import numpy as np
@@ -201,7 +202,7 @@ def publish_partition(fs, root: str, dataset: str, p: int, record: dict,
                            cv2.cvtColor(cv2.imdecode(np.frombuffer(img, np.uint8), 1), cv2.COLOR_BGR2RGB))
                  for k, reason, other, meta, img in dup_rows]
         extra_pq, extra_tar = _reject_files(extra, cfg["output"])
-        both = [pq.read_table(io.BytesIO(b)) for b in (rej_pq, extra_pq)]
+        both = [parquet_from_bytes(b) for b in (rej_pq, extra_pq)]
         buf = io.BytesIO()
         pq.write_table(pa.concat_tables(both, promote_options="default"), buf, compression="zstd")
         rej_pq = buf.getvalue()
