@@ -173,7 +173,6 @@ def load_lpips(spec: str | None = None):
         if isinstance(found, str):
             msg = f"LPIPS not computed: {found}"
             log.warning(msg)
-            print(msg)
             return None
         model = pretrained(directory)
     device = "cuda" if torch.cuda.is_available() else "cpu"
