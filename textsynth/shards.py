@@ -55,9 +55,8 @@ def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     info.size, info.mtime, info.mode = len(data), 0, 0o644
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    header_at = tar.offset
     tar.addfile(info, io.BytesIO(data))
-    return header_at + len(info.tobuf(tar.format, tar.encoding, tar.errors))
+    return tar.offset - -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE  # data ends padded
 
 
 def _flat_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
