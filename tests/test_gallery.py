@@ -268,3 +268,27 @@ def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
     page.check("[data-testid=toggle-boxes]")
     assert page.eval_on_selector_all("[data-testid=overlay] rect.line", "r => r.length") > 0
     page.close()
+
+
+def test_gallery_command_serves_on_loopback_and_warns_otherwise(synth_out):
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "textsynth")
+    for host, warns in (("127.0.0.1", False), ("0.0.0.0", True)):
+        proc = subprocess.Popen([exe, "gallery", str(synth_out), "--host", host, "--port", "0", "--quiet"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "open http" in line:
+                    break
+            url = lines[-1].split("open ", 1)[1].split()[0]
+            assert url.startswith("http://127.0.0.1:")
+            info = json.loads(_get(url + "api/datasets")[1])
+            assert info["datasets"][0]["name"] == "synth" and info["total"] == 32
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert ("WARNING" in err) == warns, err
