@@ -133,6 +133,7 @@ function renderFacets(counts) {
     const chosen = state.facets[f] || [];
     const values = Object.keys(counts[f] || {});
     for (const v of chosen) if (!values.includes(v)) values.push(v);
+    if (f === "size_bucket") values.sort((a, b) => parseInt(a) - parseInt(b));  // 5-8 before 9-12
     if (!values.length) continue;
     box.append(el("h4", {}, f.replace("_", " ")));
     for (const v of values) {
