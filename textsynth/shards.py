@@ -59,6 +59,11 @@ def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     return tar.offset - -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE  # data ends padded
 
 
+def fonts_of(lines: list[dict]) -> list[str]:
+    """The distinct faces a sample's lines are drawn with (none for OCR'd doc lines)."""
+    return sorted({ln["font"] for ln in lines if ln.get("font")})
+
+
 def _flat_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
     """One parquet row: key, image member and where its bytes sit in the tar (so readers such
     as the gallery can seek straight to them), flattened scalars, JSON for nested fields."""
@@ -71,7 +76,7 @@ def _flat_row(key: str, meta: dict, image_name: str, image_offset: int, image_si
     for k, v in meta.get("scores", {}).items():
         row[f"score_{k}"] = v
     row["num_lines"] = len(meta.get("lines", []))
-    row["fonts"] = sorted({ln["font"] for ln in meta.get("lines", []) if ln.get("font")})
+    row["fonts"] = fonts_of(meta.get("lines") or [])
     return row
 
 

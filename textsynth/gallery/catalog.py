@@ -113,10 +113,12 @@ def _read_index(path: Path) -> pa.Table:
 def _fonts(t: pa.Table) -> pa.ListArray:
     if "fonts" in t.column_names:
         return t["fonts"].combine_chunks().cast(pa.list_(pa.string()))
-    # indexes written before the fonts column: take them from the lines JSON
+    # indexes written before the fonts column: take them from the lines JSON (imported here:
+    # textsynth.shards loads the renderer, which a server of new indexes does not need)
+    from textsynth.shards import fonts_of
+
     lines = t["lines"].to_pylist() if "lines" in t.column_names else [None] * t.num_rows
-    return pa.array([sorted({ln.get("font") for ln in json.loads(v or "[]") if ln.get("font")})
-                     for v in lines], pa.list_(pa.string()))
+    return pa.array([fonts_of(json.loads(v or "[]")) for v in lines], pa.list_(pa.string()))
 
 
 def _load_rejects(ds: Dataset) -> pa.Table | None:

@@ -44,9 +44,10 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from textsynth.backgrounds import IMAGE_SUFFIXES
+
 log = logging.getLogger("textsynth.vae")
 
-IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 IMAGE_MEMBERS = ("png", "jpg", "jpeg", "webp")
 
 
@@ -81,7 +82,7 @@ def list_items(name: str, paths: list[str]) -> list[tuple[str, str]]:
                 items += [("tar", str(t)) for t in tars]
             else:
                 items += [("image", str(f)) for f in sorted(path.rglob("*"))
-                          if f.suffix.lower() in IMAGE_EXT and f.is_file()]
+                          if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
         else:
             raise FileNotFoundError(f"data.sources.{name}.paths: {p} ({path}) does not exist")
     if not items:
