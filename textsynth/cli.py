@@ -182,6 +182,39 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_experiment(args) -> int:
+    from textsynth.experiment import load_experiment_config, run
+    from textsynth.vae.train import setup_logging
+
+    cfg = load_experiment_config(args.config, quick=args.quick)
+    setup_logging(None)
+    result = run(cfg, args.out, address=args.address, only=args.only)
+    out = Path(args.out)
+    if result.get("stopped_after"):
+        print(f"experiment: stopped after the {result['stopped_after']} stages; rerun without "
+              f"--only to finish ({out})")
+        return 0
+    print((out / "results.md").read_text())
+    print(f"experiment: results in {out / 'results.json'}, {out / 'results.md'}, "
+          f"{out / 'recon_grid.png'}, {out / 'curves.png'}")
+    return 0
+
+
+def add_experiment_args(p: argparse.ArgumentParser) -> None:
+    """The experiment's arguments (shared with pipelines/experiment.py)."""
+    p.add_argument("--config", help="experiment YAML (default: pipelines/configs/ablation_cpu.yaml)")
+    p.add_argument("--out", required=True, help="experiment dir: data/, benches/, runs/, eval/, "
+                                                "results.json, results.md, recon_grid.png, curves.png")
+    p.add_argument("--quick", action="store_true",
+                   help="the same pipeline with a tenth of the steps (the config's quick block)")
+    p.add_argument("--only", choices=["data", "train", "recon"],
+                   help="stop after the data and bench stages, after training, or after the bench "
+                        "reconstructions (e.g. on a GPU machine without OCR; copy the dir back and "
+                        "rerun without --only to evaluate and report)")
+    p.add_argument("--address", help="Ray address for the synth/curate jobs (default: $RAY_ADDRESS, "
+                                     "else an embedded local Ray)")
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The VAE trainer's arguments (shared with pipelines/train_vae.py)."""
     p.add_argument("--config", help="trainer YAML (default: pipelines/configs/vae_f16c64_text_infusion.yaml; "
@@ -328,6 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "in this process; --workers N > 1 uses Ray Train (DDP).")
     add_train_args(tr)
     tr.set_defaults(func=_cmd_train)
+
+    ex = sub.add_parser("experiment", help="text-infusion ablation: make data, train arms, evaluate, report",
+                        description="Generate training data (synth + curate) and held-out benches "
+                                    "with no overlap, train the same VAE in several arms that differ "
+                                    "only in their data (equal steps, images and LR schedule), "
+                                    "evaluate each on the doc, synthetic and general-photo benches "
+                                    "(NED, PSNR, SSIM per size bucket and language) and write "
+                                    "results.json, results.md, recon_grid.png and curves.png. "
+                                    "Resumable: rerun the same command after an interruption.")
+    add_experiment_args(ex)
+    ex.set_defaults(func=_cmd_experiment)
 
     v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
     v.add_argument("dirs", nargs="+", help="output dirs or URIs")

@@ -16,7 +16,6 @@ Output: shards in the sample contract (``source: doc``) plus ``stats.json``.
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 import time

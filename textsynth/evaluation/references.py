@@ -1,11 +1,15 @@
 """Reconstructions to evaluate: built-in references and trainer checkpoints.
 
-A *model spec* names a function from an (H, W, 3) uint8 RGB image to its reconstruction:
+A *model spec* names a function ``(image, key=None) -> reconstruction`` of (H, W, 3) uint8
+RGB images (the bench sample's key matters only for stored reconstructions):
 
 - ``identity``: the image itself (NED 1.0, PSNR inf: the metric's ceiling);
 - ``bicubic-fN``: bicubic down-sampling by N then bicubic up-sampling back, the information
   a latent grid N times coarser keeps without learning anything (N = 8, 16, 32, ...);
 - ``jpeg-qN``: JPEG at quality N;
+- ``grey``: a flat mid-grey image, the floor (no text survives: NED ~0);
+- ``recon:DIR``: reconstructions made elsewhere, ``DIR/KEY.png`` per bench sample (e.g. by a
+  GPU machine that has no OCR installed; see :func:`write_reconstructions`);
 - anything else: a checkpoint file of ``textsynth train`` (run on CPU, or GPU if present).
 """
 
@@ -19,6 +23,7 @@ import cv2
 import numpy as np
 
 Reconstructor = Callable[[np.ndarray], np.ndarray]
+KeyedReconstructor = Callable[[np.ndarray, str], np.ndarray]
 
 
 def bicubic(factor: int) -> Reconstructor:
@@ -38,10 +43,35 @@ def jpeg(quality: int) -> Reconstructor:
     return run
 
 
-def load(spec: str) -> Reconstructor:
+def stored(root: Path) -> KeyedReconstructor:
+    if not root.is_dir():
+        raise ValueError(f"no reconstructions dir {root}")
+
+    def run(img: np.ndarray, key: str) -> np.ndarray:
+        path = root / f"{key}.png"
+        rec = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if rec is None:
+            raise ValueError(f"missing or unreadable reconstruction {path} for bench sample {key}")
+        rec = cv2.cvtColor(rec, cv2.COLOR_BGR2RGB)
+        if rec.shape != img.shape:
+            raise ValueError(f"reconstruction {path} is {rec.shape}, the bench image {img.shape}")
+        return rec
+    return run
+
+
+def load(spec: str) -> KeyedReconstructor:
     """The reconstructor a model spec names; a ValueError says what specs exist."""
+    if spec.startswith("recon:"):
+        return stored(Path(spec[len("recon:"):]))
+    fn = _load(spec)
+    return lambda img, key=None: fn(img)
+
+
+def _load(spec: str) -> Reconstructor:
     if spec == "identity":
         return lambda img: img
+    if spec == "grey":
+        return lambda img: np.full_like(img, 128)
     if m := re.fullmatch(r"bicubic-f(\d+)", spec):
         return bicubic(int(m.group(1)))
     if m := re.fullmatch(r"jpeg-q(\d+)", spec):
@@ -54,5 +84,27 @@ def load(spec: str) -> Reconstructor:
         from textsynth.vae import load_reconstructor
 
         return load_reconstructor(path)
-    raise ValueError(f"unknown model spec {spec!r}: use identity, bicubic-fN, jpeg-qN or a "
-                     "checkpoint file written by `textsynth train`")
+    raise ValueError(f"unknown model spec {spec!r}: use identity, grey, bicubic-fN, jpeg-qN, "
+                     "recon:DIR or a checkpoint file written by `textsynth train`")
+
+
+def write_reconstructions(spec: str, bench: str | Path, out: str | Path) -> int:
+    """Reconstruct every image of ``bench`` with ``spec`` into ``out/KEY.png`` (lossless),
+    atomically (a temp dir renamed at the end); returns the number of images."""
+    import shutil
+
+    from textsynth.evaluation.run import read_bench
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fn = load(spec)
+    n = 0
+    for key, img, _, _ in read_bench(bench):
+        rec = fn(img, key)
+        cv2.imwrite(str(tmp / f"{key}.png"), cv2.cvtColor(rec, cv2.COLOR_RGB2BGR))
+        n += 1
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return n

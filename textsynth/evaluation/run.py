@@ -13,7 +13,6 @@ evaluating more models on the same bench costs one OCR pass per image, not two.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -121,14 +120,17 @@ def markdown(model: str, bench: str, agg: dict) -> str:
 
 
 def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, limit: int | None = None,
-             lpips=None, ocr=None, progress: bool = True) -> dict:
-    """Evaluate ``model`` (a spec, see references.load) on ``bench``; write results to ``out``."""
+             lpips=None, ocr=None, progress: bool = True, read_text: bool = True) -> dict:
+    """Evaluate ``model`` (a spec, see references.load) on ``bench``; write results to ``out``.
+
+    ``read_text=False`` skips OCR (NED is then absent): for benches without text, such as
+    general photos, where only PSNR/SSIM mean something."""
     from tqdm import tqdm
 
     from textsynth.evaluation.references import load
 
     reconstruct = load(model)
-    if ocr is None:
+    if ocr is None and read_text:
         from textsynth.ocr import OCR
 
         ocr = OCR()
@@ -140,17 +142,18 @@ def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, lim
                                                    disable=not progress)):
         if limit is not None and i >= limit:
             break
-        recon = reconstruct(img)
+        recon = reconstruct(img, key)
         if recon.shape != img.shape or recon.dtype != np.uint8:
             raise ValueError(f"model {model} returned {recon.shape} {recon.dtype} for {img.shape} uint8 ({key})")
-        s_orig = cache.get(key, sha, lambda: ocr.read_text(img))
-        s_recon = ocr.read_text(recon)
+        s_orig = cache.get(key, sha, lambda: ocr.read_text(img)) if read_text else None
+        s_recon = ocr.read_text(recon) if read_text else None
         row = {"key": key, "lang": meta.get("lang"), "size_bucket": meta.get("size_bucket"),
                "source": meta.get("source"), "ocr_orig": s_orig, "ocr_recon": s_recon,
-               "ned": ned(s_recon, s_orig), "psnr": min(PSNR_CAP, psnr(img, recon)),
+               "ned": ned(s_recon, s_orig) if read_text else None,
+               "psnr": min(PSNR_CAP, psnr(img, recon)),
                "ssim": ssim(img, recon), "lpips": lpips(img, recon) if lpips else None,
                "gt_ned_orig": None, "gt_ned_recon": None}
-        if meta.get("source") == "synth":  # exact ground truth known; compare without whitespace
+        if read_text and meta.get("source") == "synth":  # exact ground truth known; compare without whitespace
             gt = _gt_text(meta)
             row["gt_ned_orig"] = ned("".join(s_orig.split()), gt)
             row["gt_ned_recon"] = ned("".join(s_recon.split()), gt)

@@ -64,6 +64,7 @@ DEFAULTS: dict = {
         "log_every": 10,
         "sample_every": 1000,          # reconstruction grid PNG
         "ckpt_every": 1000,
+        "snapshot_every": 0,           # weights-only snapshots/step_N.pt for curves (0 = off)
         "keep_checkpoints": 3,
         "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
         "cpu_threads": 0,              # torch threads per worker on CPU (0 = torch's default)
@@ -147,8 +148,8 @@ def _check(cfg: dict) -> None:
     except ValueError as e:
         raise ConfigError(f"model: {e}") from None
     t, d, lo = cfg["train"], cfg["data"], cfg["loss"]
-    for key in ("max_steps", "log_every", "sample_every", "ckpt_every", "workers"):
-        if not isinstance(t[key], int) or t[key] < (0 if key == "sample_every" else 1):
+    for key in ("max_steps", "log_every", "sample_every", "ckpt_every", "snapshot_every", "workers"):
+        if not isinstance(t[key], int) or t[key] < (0 if key in ("sample_every", "snapshot_every") else 1):
             raise ConfigError(f"config key 'train.{key}' must be a positive integer, got {t[key]!r}")
     if t["warmup_steps"] < 0 or t["lr"] <= 0 or t["min_lr"] < 0:
         raise ConfigError("train.lr must be > 0, train.min_lr and train.warmup_steps >= 0")

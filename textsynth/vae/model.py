@@ -82,8 +82,12 @@ PRESETS: dict[str, VAEConfig] = {
     # Table 1: n_layer 6, #params 77M / 250M and 78M / 250M
     "f32c128": _cfg(32, 128, **_F32),
     "f32c192": _cfg(32, 192, **_F32),
-    # For tests and CPU demos: f8, ~0.2M parameters.
+    # For tests and CPU demos: f8, ~0.7M parameters.
     "tiny": _cfg(8, 8, (1, 2, 2, 4), (1, 2, 2, 4), (1, 1, 1, 1), (1, 1, 1, 2), d_enc=16, d_dec=24),
+    # CPU-sized models for experiments on 2 cores (BENCHMARKS.md "Does the data help?"):
+    # narrow at full resolution, where the cost is, and wider deeper down.
+    "cpu-f8c16": _cfg(8, 16, (1, 2, 4, 8), (1, 2, 4, 8), (1, 1, 1, 2), (1, 1, 2, 3), d_enc=24, d_dec=32),
+    "cpu-f4c4": _cfg(4, 4, (1, 2, 4), (1, 2, 4), (1, 1, 2), (1, 2, 3), d_enc=32, d_dec=48),
 }
 
 # Table 1 of the report, (encoder, decoder) parameters.

@@ -135,10 +135,12 @@ def write_checkpoint(out: Path, state: dict, keep: int) -> Path:
     return path
 
 
-def export_weights(out: Path, vae: VAE, ema: EMA | None, step: int, cfg: dict) -> Path:
-    """``out/vae.pt``: model config + (EMA) weights, what load_reconstructor needs."""
+def export_weights(out: Path, vae: VAE, ema: EMA | None, step: int, cfg: dict,
+                   name: str = "vae.pt") -> Path:
+    """``out/vae.pt`` (or ``out/NAME``): model config + (EMA) weights, what
+    load_reconstructor needs."""
     model = ema.model if ema is not None else vae
-    path = out / "vae.pt"
+    path = out / name
     save_checkpoint(path, {"format": FORMAT, "model_config": vae.cfg.as_dict(),
                            "model": model.state_dict(), "ema_weights": ema is not None,
                            "step": step, "config": cfg})
@@ -324,6 +326,8 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
             with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                                                  enabled=use_bf16):
                 save_grid(out / "samples" / f"step_{done:08d}.png", x[:8], shown(x[:8])[0])
+        if rank == 0 and t["snapshot_every"] and done % t["snapshot_every"] == 0:
+            export_weights(out, vae, ema, done, cfg, f"snapshots/step_{done:08d}.pt")
         if done % t["ckpt_every"] == 0 or done == end:
             if rank == 0:
                 write_checkpoint(out, {

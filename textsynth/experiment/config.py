@@ -1,0 +1,220 @@
+"""Experiment config: what data to make, which arms to train, how to evaluate them.
+
+Plain data with defaults here; a YAML file changes what it names (unknown keys and wrong
+types are a :class:`ConfigError` naming the key, as for every textsynth config). The
+``train`` block is a trainer config (textsynth/vae/config.py) *shared by every arm*: model,
+losses, resolution, batch size, steps and learning-rate schedule. An arm only says which
+sources its stages mix, so arms differ in their data and nothing else. ``data.sources`` of
+the trainer are filled in by the experiment (the training split of photos, the curate job's
+shards, the synth job's shards).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from textsynth.config import REPO_ROOT, ConfigError, merge, read_yaml
+
+DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "ablation_cpu.yaml"
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "inputs": {
+        "photos": ["assets:backgrounds"],      # general-domain photos (folders)
+        "documents": ["assets:documents"],     # PDFs, images (folders or files)
+        "corpora": {},                         # {lang: [files]}; default: the asset cache's
+    },
+    "split": {
+        # Held out for the benches, never seen in training: photos and documents by file,
+        # corpus lines by a hash of the cleaned line (salted, so a new salt is a new split).
+        "bench_fraction": 0.25,
+        "bench_documents": [],                 # file names to hold out; [] = hash split
+        "salt": "textsynth-ablation-1",
+    },
+    "synth": {                                 # the training text: a `textsynth synth` job
+        "config": "pipelines/configs/synth_en_zh.yaml",
+        "set": {},                             # overrides of that config (nested mapping)
+        "num_samples": 4000,
+        "samples_per_shard": 500,
+    },
+    "curate": {                                # the training documents: a `textsynth curate` job
+        "config": "pipelines/configs/curate_docs.yaml",
+        "set": {},
+    },
+    "bench": {
+        "doc": {"max_pages": 0, "max_candidates": 200},   # `textsynth bench build`
+        "synth": {"num_samples": 80, "set": {}},           # a synth job on held-out text/photos
+        "general": {"crops_per_photo": 4, "side": 256},    # held-out photos, PSNR/SSIM
+    },
+    "train": {},                               # trainer config shared by all arms
+    "arms": {},                                # name -> {stages: [...], general_share, seeds}
+    "eval": {
+        "references": ["identity", "bicubic-f8"],  # evaluated like arms, as anchors
+        "curve_every": 0,                      # steps between bench-NED snapshots (0 = off)
+        "curve_images": 16,                    # synth-bench images (13-20 px) per snapshot
+        "grid_images": 4,                      # bench images in recon_grid.png
+    },
+    "quick": {                                 # what --quick changes (same pipeline, smaller)
+        "max_steps": 0,                        # 0 = a tenth of train.train.max_steps
+        "set": {},                             # any other overrides of this config
+    },
+}
+
+FREE_FORM = {"inputs.corpora", "synth.set", "curate.set", "bench.synth.set", "train", "arms",
+             "quick.set"}
+ARM_KEYS = {"stages": list, "general_share": (int, float, type(None)), "seeds": list,
+            "description": str}
+# Trainer settings every arm must share: the budget and the schedule of the comparison.
+BUDGET_KEYS = [("train", "max_steps"), ("data", "batch_size"), ("data", "resolution"),
+               ("train", "lr"), ("train", "min_lr"), ("train", "warmup_steps")]
+
+
+def arm_runs(cfg: dict) -> list[tuple[str, str, int]]:
+    """``(run name, arm, seed)`` for every training run: one per arm and seed; the first
+    seed is the config's, extra seeds give the spread (run name ``ARM-sN``)."""
+    runs = []
+    for arm, spec in cfg["arms"].items():
+        for i, s in enumerate(spec["seeds"]):
+            runs.append((arm if i == 0 else f"{arm}-s{s}", arm, s))
+    return runs
+
+
+def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
+    """The full trainer config of one run: the shared ``train`` block, the arm's stages and
+    general share, the experiment's data sources, checked by the trainer's own rules."""
+    from textsynth.vae.config import checked
+
+    spec = cfg["arms"][arm]
+    t = copy.deepcopy(cfg["train"])
+    t["seed"] = seed
+    d = t.setdefault("data", {})
+    d["stages"] = copy.deepcopy(spec["stages"])
+    if "general_share" in spec:
+        d["general_share"] = spec["general_share"]
+    used = {s for st in spec["stages"] for s in st.get("mix", {})}
+    d["sources"] = {k: v for k, v in sources.items() if k in used}
+    try:
+        return checked(t)
+    except ConfigError as e:
+        raise ConfigError(f"arm '{arm}': {e}") from None
+
+
+def _check(cfg: dict) -> None:
+    if not isinstance(cfg["arms"], dict) or not cfg["arms"]:
+        raise ConfigError("arms must name at least one arm: {NAME: {stages: [...]}}")
+    if not isinstance(cfg["train"], dict):
+        raise ConfigError("train must be a trainer config mapping (see textsynth/vae/config.py)")
+    for banned in ("sources", "stages", "general_share"):
+        if banned in cfg["train"].get("data", {}):
+            raise ConfigError(f"train.data.{banned} is set per arm (arms.NAME), not in train")
+    if "seed" in cfg["train"]:
+        raise ConfigError("train.seed: the experiment's seed (and arms.NAME.seeds) decide it")
+    for name, spec in cfg["arms"].items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+            raise ConfigError(f"arm name {name!r}: letters, digits and _ only")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"arms.{name} must be a mapping with stages, got {spec!r}")
+        for k, v in spec.items():
+            if k in ("train", "data", "max_steps"):
+                raise ConfigError(f"arms.{name}.{k}: arms differ in their data only; the step and "
+                                  "image budget and the schedule come from the shared train block")
+            if k not in ARM_KEYS:
+                raise ConfigError(f"unknown config key 'arms.{name}.{k}' (known: {', '.join(ARM_KEYS)})")
+            if not isinstance(v, ARM_KEYS[k]) or isinstance(v, bool):
+                raise ConfigError(f"config key 'arms.{name}.{k}' has the wrong type: {v!r}")
+        if not spec.get("stages"):
+            raise ConfigError(f"arms.{name}.stages must list at least one stage")
+        seeds = spec.setdefault("seeds", [cfg["seed"]])
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
+                or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"arms.{name}.seeds must be distinct integers, got {seeds}")
+    # Every arm's trainer config must be valid, and the budget must be the same for all.
+    placeholder = {"general": {"paths": ["."], "role": "general"}, "doc": {"paths": ["."]},
+                   "synth": {"paths": ["."]}}
+    budgets, schedules = {}, {}
+    for name, spec in cfg["arms"].items():
+        unknown = {s for st in spec["stages"] if isinstance(st, dict) for s in st.get("mix", {})} \
+            - set(placeholder)
+        if unknown:
+            raise ConfigError(f"arms.{name}: unknown sources {sorted(unknown)} (the experiment "
+                              "provides general, doc and synth)")
+        t = trainer_config(cfg, name, spec["seeds"][0], placeholder)
+        budgets[name] = {f"{a}.{b}": t[a][b] for a, b in BUDGET_KEYS}
+        schedules[name] = [(st["start"], st["resolution"] or t["data"]["resolution"])
+                           for st in t["data"]["stages"]]
+    first, ref = next(iter(budgets.items()))
+    for name, b in budgets.items():
+        for k, v in b.items():
+            if v != ref[k]:
+                raise ConfigError(f"arm '{name}' differs in step/image budget or schedule: {k} = {v} "
+                                  f"but arm '{first}' has {ref[k]}; arms must share them")
+    # Pixels per step too: the training resolution at every step must agree.
+    res_at = lambda sch, step: [r for s, r in sch if s <= step][-1]  # noqa: E731
+    steps = sorted({s for sch in schedules.values() for s, _ in sch})
+    for name, sch in schedules.items():
+        for step in steps:
+            if res_at(sch, step) != res_at(schedules[first], step):
+                raise ConfigError(f"arm '{name}' trains at {res_at(sch, step)} px at step {step} but "
+                                  f"arm '{first}' at {res_at(schedules[first], step)} px; arms must "
+                                  "share the image budget")
+    frac = cfg["split"]["bench_fraction"]
+    if not 0 < frac < 1:
+        raise ConfigError(f"split.bench_fraction must be in (0, 1), got {frac}")
+    for key in ("num_samples", "samples_per_shard"):
+        if cfg["synth"][key] < 1:
+            raise ConfigError(f"synth.{key} must be >= 1")
+    if cfg["bench"]["synth"]["num_samples"] < 1 or cfg["bench"]["general"]["crops_per_photo"] < 1:
+        raise ConfigError("bench.synth.num_samples and bench.general.crops_per_photo must be >= 1")
+    for spec in cfg["eval"]["references"]:
+        from textsynth.evaluation.references import load
+
+        try:
+            load(spec)
+        except ValueError as e:
+            raise ConfigError(f"eval.references: {e}") from None
+
+
+def load_experiment_config(path: str | Path | None = None, quick: bool = False,
+                           overrides: dict | None = None) -> dict:
+    """Defaults, then the YAML file, then (with ``quick``) its ``quick`` block, then
+    ``overrides``; checked. ``--quick`` runs the same pipeline with fewer steps."""
+    data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
+    cfg = merge(DEFAULTS, data, free_form=FREE_FORM)
+    if quick:
+        q = cfg["quick"]
+        cfg = merge(cfg, q["set"], free_form=FREE_FORM)
+        t = cfg["train"].setdefault("train", {})
+        steps = q["max_steps"] or max(1, int(t.get("max_steps", 100000)) // 10)
+        _scale_steps(cfg, steps)
+    if overrides:
+        cfg = merge(cfg, overrides, free_form=FREE_FORM)
+    cfg["quick_mode"] = bool(quick)
+    _check(cfg)
+    return cfg
+
+
+def _scale_steps(cfg: dict, steps: int) -> None:
+    """Shrink the run to ``steps``: every step count in the trainer block and the arms'
+    stages scales by the same factor, so the schedule keeps its shape."""
+    t = cfg["train"].setdefault("train", {})
+    old = int(t.get("max_steps", 100000))
+    k = steps / old
+
+    def s(v: int) -> int:
+        return int(round(v * k))
+
+    t["max_steps"] = steps
+    for key in ("warmup_steps", "log_every", "sample_every", "ckpt_every"):
+        if key in t:
+            t[key] = max(1 if key != "warmup_steps" and key != "sample_every" else 0, s(t[key]))
+    a = cfg["train"].get("loss", {}).get("align", {})
+    if "margin_steps" in a:
+        a["margin_steps"] = [s(v) for v in a["margin_steps"]]
+    if cfg["eval"]["curve_every"]:
+        cfg["eval"]["curve_every"] = max(1, s(cfg["eval"]["curve_every"]))
+    for spec in cfg["arms"].values():
+        for st in spec.get("stages", []):
+            st["start"] = s(st["start"])
+            for ph in st.get("size_buckets", []):
+                ph["start"] = s(ph["start"])

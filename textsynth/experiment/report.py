@@ -1,0 +1,219 @@
+"""The experiment's report: results.json, results.md, recon_grid.png, curves.png."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+METRICS = ("ned", "psnr", "ssim")
+BUCKETS = ("5-8", "9-12", "13-16", "17-20")
+
+
+def _collect(out: Path, st, runs, models: dict) -> dict:
+    results = {}
+    for name in models:
+        r = {"benches": {}}
+        for b in ("doc", "synth", "general"):
+            e = st.done(f"eval/{name}/{b}")
+            if e is None:
+                continue
+            r["benches"][b] = {"overall": e["overall"], "by_size_bucket": e["by_size_bucket"],
+                               "by_lang": e["by_lang"] if b != "general" else {}}
+        results[name] = r
+    for name, arm, seed in runs:
+        t = st.done(f"train/{name}") or {}
+        results[name].update(arm=arm, seed=seed, steps=t.get("steps"), images=t.get("images"),
+                             seconds=t.get("train_seconds"), parameters=t.get("parameters"))
+        c = st.done(f"curve/{name}")
+        if c:
+            results[name]["curve"] = c["points"]
+    return results
+
+
+def _ned_13_20(r: dict) -> float | None:
+    """Mean NED over the synth bench's 13-16 and 17-20 px images (weighted by count)."""
+    by = r["benches"].get("synth", {}).get("by_size_bucket", {})
+    parts = [(v["n"], v["ned"]) for b, v in by.items() if b in ("13-16", "17-20") and "ned" in v]
+    n = sum(p[0] for p in parts)
+    return round(sum(k * v for k, v in parts) / n, 4) if n else None
+
+
+def verdict(cfg: dict, results: dict) -> dict:
+    """The issue's target, computed the same way every time: the infusion arm against the
+    general-only arm (names from the config's ``report`` roles, else the first and last arm)."""
+    arms = list(cfg["arms"])
+    base, test = arms[0], arms[-1]
+    if base == test or base not in results or test not in results:
+        return {}
+    rb, rt = results[base], results[test]
+    out = {"baseline": base, "treatment": test}
+    sb, stt = _ned_13_20(rb), _ned_13_20(rt)
+    if sb is not None and stt is not None:
+        out["synth_ned_13_20"] = {"baseline": sb, "treatment": stt, "gain": round(stt - sb, 4),
+                                  "target_gain": 0.10, "met": stt - sb >= 0.10}
+    doc = lambda r: r["benches"].get("doc", {}).get("overall", {}).get("ned")  # noqa: E731
+    seeds = [r for r in results.values() if r.get("arm") == base]
+    if doc(rb) is not None and doc(rt) is not None:
+        spread = (max(doc(r) for r in seeds) - min(doc(r) for r in seeds)) if len(seeds) > 1 else None
+        gain = doc(rt) - doc(rb)
+        out["doc_ned"] = {"baseline": doc(rb), "treatment": doc(rt), "gain": round(gain, 4),
+                          "baseline_seed_spread": None if spread is None else round(spread, 4),
+                          "met": None if spread is None else gain > spread}
+    psnr = lambda r: r["benches"].get("general", {}).get("overall", {}).get("psnr")  # noqa: E731
+    if psnr(rb) is not None and psnr(rt) is not None:
+        d = psnr(rt) - psnr(rb)
+        out["general_psnr"] = {"baseline": psnr(rb), "treatment": psnr(rt), "delta_db": round(d, 3),
+                               "met": d >= -0.5}
+    return out
+
+
+def markdown(cfg: dict, results: dict, verdict_: dict) -> str:
+    lines = ["# Does the data help? Text-infusion ablation", ""]
+    runs = [n for n, r in results.items() if "arm" in r]
+    if runs:
+        r0 = results[runs[0]]
+        lines += [f"Model `{cfg['train'].get('model', {}).get('name')}` ({r0.get('parameters')} parameters), "
+                  f"{r0.get('steps')} steps x {cfg['train'].get('data', {}).get('batch_size')} images "
+                  f"at {cfg['train'].get('data', {}).get('resolution')} px per run; "
+                  + ("quick mode." if cfg.get("quick_mode") else "full run."), ""]
+        lines += ["| run | arm | seed | steps | images | train s |", "|---|---|---|---|---|---|"]
+        for n in runs:
+            r = results[n]
+            lines.append(f"| {n} | {r['arm']} | {r['seed']} | {r['steps']} | {r['images']} | {r['seconds']} |")
+        lines.append("")
+    for bench, title in (("synth", "Synthetic bench (held-out text and photos)"),
+                         ("doc", "Doc bench (held-out documents)")):
+        lines += [f"## {title}: NED by size bucket", "",
+                  "| model | all | " + " | ".join(BUCKETS) + " | en | zh | PSNR | SSIM |",
+                  "|---" * (len(BUCKETS) + 6) + "|"]
+        for name, r in results.items():
+            b = r["benches"].get(bench)
+            if not b:
+                continue
+            by, lang, o = b["by_size_bucket"], b["by_lang"], b["overall"]
+            cell = lambda d, k: f"{d[k]['ned']:.3f} ({d[k]['n']})" if k in d and "ned" in d[k] else "–"  # noqa: E731
+            lines.append(f"| {name} | {o.get('ned', float('nan')):.3f} | "
+                         + " | ".join(cell(by, k) for k in BUCKETS) + " | "
+                         + f"{cell(lang, 'en')} | {cell(lang, 'zh')} | {o.get('psnr', 0):.2f} | "
+                         + f"{o.get('ssim', 0):.4f} |")
+        lines.append("")
+    lines += ["## General photos (held out): fidelity", "", "| model | PSNR | SSIM |", "|---|---|---|"]
+    for name, r in results.items():
+        o = r["benches"].get("general", {}).get("overall")
+        if o:
+            lines.append(f"| {name} | {o['psnr']:.2f} | {o['ssim']:.4f} |")
+    lines.append("")
+    if verdict_:
+        lines += ["## Target", "", "```json", json.dumps(verdict_, indent=1), "```", ""]
+    lines.append("NED: report eq. 5 (1 - edit distance / max length, PP-OCRv5 on original and "
+                 "reconstruction); cells are mean NED (images).")
+    return "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------------- pictures
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    bar = np.full((18, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, text[:40], (3, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.vstack([bar, img])
+
+
+def _zoom_box(meta: dict, side: int = 64) -> tuple[int, int]:
+    """Top-left of a side x side window on the sample's smallest text line."""
+    lines = [ln for ln in meta.get("lines") or [] if ln.get("bbox")]
+    if not lines:
+        return 0, 0
+    ln = min(lines, key=lambda l: (l.get("px") or 99, l["bbox"][1]))
+    x0, y0, x1, y1 = ln["bbox"]
+    w, h = meta.get("width", 256), meta.get("height", 256)
+    return (int(min(max(0, x0 - 4), w - side)), int(min(max(0, (y0 + y1) / 2 - side / 2), h - side)))
+
+
+def recon_grid(out: Path, names: list[str], n: int, path: Path) -> Path | None:
+    """Rows of bench images: the original, then each model's reconstruction; under each row a
+    4x nearest-neighbour zoom of the same 64x64 window on the smallest text."""
+    from textsynth.evaluation.run import read_bench
+
+    rows = []
+    for bench in ("synth", "doc"):
+        picked = 0
+        for key, img, meta, _ in read_bench(out / "benches" / bench):
+            if picked >= n // 2 + (n % 2 if bench == "synth" else 0):
+                break
+            recons = []
+            for name in names:
+                p = out / "recon" / name / bench / f"{key}.png"
+                r = cv2.imread(str(p))
+                recons.append(None if r is None else cv2.cvtColor(r, cv2.COLOR_BGR2RGB))
+            if any(r is None for r in recons):
+                continue
+            x, y = _zoom_box(meta)
+            full = [img] + recons
+            zooms = [cv2.resize(np.ascontiguousarray(a[y:y + 64, x:x + 64]), None, fx=4, fy=4,
+                                interpolation=cv2.INTER_NEAREST) for a in full]
+            for a in full:   # mark the zoomed window
+                cv2.rectangle(a, (x, y), (x + 63, y + 63), (255, 0, 0), 1)
+            tops = [cv2.resize(a, (256, 256), interpolation=cv2.INTER_AREA) if a.shape[:2] != (256, 256) else a
+                    for a in full]
+            labels = ["original " + bench] + names
+            rows.append(np.hstack([_label(t, lab) for t, lab in zip(tops, labels)]))
+            rows.append(np.hstack(zooms))
+            picked += 1
+    if not rows:
+        return None
+    grid = np.vstack([np.pad(r, ((0, 6), (0, 0), (0, 0)), constant_values=255) for r in rows])
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def curves(out: Path, results: dict, path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [n for n, r in results.items() if "arm" in r]
+    if not runs:
+        return None
+    has_curve = any(results[n].get("curve") for n in runs)
+    fig, axes = plt.subplots(1, 3 if has_curve else 1, figsize=(15 if has_curve else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    for n in runs:
+        log = out / "runs" / n / "log.csv"
+        if not log.is_file():
+            continue
+        with log.open() as f:
+            rows = list(csv.DictReader(f))
+        ax.plot([int(r["step"]) for r in rows], [float(r["l1"]) for r in rows], label=n)
+    ax.set(title="training L1", xlabel="step", yscale="log")
+    ax.legend(fontsize=8)
+    if has_curve:
+        for k, key in ((1, "synth_ned"), (2, "doc_ned")):
+            ax = axes[0][k]
+            for n in runs:
+                pts = results[n].get("curve") or []
+                ax.plot([p["step"] for p in pts], [p.get(key) for p in pts], marker="o", label=n)
+            ax.set(title=f"{key.split('_')[0]} bench NED (subset{', 13-20 px' if k == 1 else ''})",
+                   xlabel="step", ylim=(0, 1))
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write(cfg: dict, out: Path, st, runs, models: dict) -> dict:
+    results = _collect(out, st, runs, models)
+    v = verdict(cfg, results)
+    doc = {"config": {"model": cfg["train"].get("model"), "quick": cfg.get("quick_mode"),
+                      "arms": cfg["arms"], "references": cfg["eval"]["references"]},
+           "models": results, "target": v}
+    (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+    (out / "results.md").write_text(markdown(cfg, results, v))
+    recon_grid(out, list(models), cfg["eval"]["grid_images"], out / "recon_grid.png")
+    curves(out, results, out / "curves.png")
+    return doc

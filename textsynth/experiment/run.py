@@ -1,0 +1,369 @@
+"""`textsynth experiment`: does training with textsynth's data keep text legible?
+
+One command, resumable stage by stage (each finished stage leaves ``OUT/_stages/NAME.json``
+and is skipped on rerun; a killed training run continues from its last checkpoint):
+
+    splits        photos and documents by file, corpus lines by hash -> OUT/data/
+    synth         training text: a `synth` job on the training split   -> OUT/data/synth
+    curate        training documents: a `curate` job                   -> OUT/data/curate
+    bench-doc     `bench build` on held-out documents                  -> OUT/benches/doc
+    bench-synth   a synth job on held-out lines and photos             -> OUT/benches/synth
+    bench-general crops of held-out photos                             -> OUT/benches/general
+    overlap       proof that no bench shares a file or a line with training
+    train/RUN     one trainer run per arm and seed, same init, budget and LR schedule
+    recon/RUN     reconstructions of every bench image by the run's weights (and by the
+                  reference models), and of the curve benches by its periodic snapshots
+    eval/RUN      `textsynth eval` of those reconstructions (PP-OCRv5 NED, PSNR, SSIM)
+    curve/RUN     bench NED of the snapshots' reconstructions
+    report        results.json, results.md, recon_grid.png, curves.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from textsynth.experiment.config import arm_runs, trainer_config
+from textsynth.experiment.splits import check_no_overlap, make_splits
+
+log = logging.getLogger("textsynth.experiment")
+
+BENCHES = ("doc", "synth", "general")
+CURVE_BUCKETS = ("13-16", "17-20")
+
+
+class Stages:
+    """Markers of finished stages: ``OUT/_stages/NAME.json`` holds the stage's result."""
+
+    def __init__(self, out: Path):
+        self.dir = out / "_stages"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.dir / (name.replace("/", "--") + ".json")
+
+    def done(self, name: str) -> dict | None:
+        p = self.path(name)
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    def run(self, name: str, fn, *args, **kwargs) -> dict:
+        got = self.done(name)
+        if got is not None:
+            log.info("stage %s: done before, skipped", name)
+            return got
+        log.info("stage %s: running", name)
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs) or {}
+        result = {**result, "seconds": round(time.perf_counter() - t0, 1)}
+        tmp = self.path(name).with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str))
+        tmp.replace(self.path(name))
+        log.info("stage %s: done in %.1f s", name, result["seconds"])
+        return result
+
+
+# ------------------------------------------------------------------------------- data stages
+
+def _synth_config(cfg: dict, section: dict, splits: dict, side: str, seed: int) -> dict:
+    from textsynth.config import load_config
+
+    over = json.loads(json.dumps(section["set"]))       # deep copy
+    over.setdefault("background", {})["dirs"] = [splits["photos"][side]]
+    over.setdefault("text", {})["corpora"] = {lang: [s[side]] for lang, s in splits["corpora"].items()}
+    over["seed"] = seed
+    return load_config(_repo_path(cfg["synth"]["config"]), **over)
+
+
+def _repo_path(p: str) -> Path:
+    from textsynth.config import REPO_ROOT
+
+    path = Path(p)
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+
+
+def _synth_job(scfg: dict, out: Path, n: int, per_shard: int, job: str, address) -> dict:
+    from textsynth.synth import run
+
+    result = run(scfg, str(out), n, per_shard, job=job, address=address, progress=False)
+    if result.failed:
+        raise RuntimeError(f"synth job {out} failed shards {sorted(result.failed)}")
+    if result.stats["samples"] == 0:
+        raise RuntimeError(f"synth job {out} made no samples: {result.stats['skips']}")
+    return {"samples": result.stats["samples"], "skips": result.stats["skips"]}
+
+
+def _curate_job(cfg: dict, docs: str, out: Path, address) -> dict:
+    from textsynth.curation.config import load_curate_config
+    from textsynth.curation.job import run
+
+    ccfg = load_curate_config(_repo_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
+    result = run(ccfg, [docs], str(out), dataset="doc", address=address, progress=False)
+    if result.failed:
+        raise RuntimeError(f"curate job {out} failed partitions {sorted(result.failed)}")
+    if result.stats["kept"] == 0:
+        raise RuntimeError(f"curate job {out} kept no crops (rejects: {result.stats['rejects']}); "
+                           "the doc arm would have no data")
+    return {"kept": result.stats["kept"], "rejects": result.stats["rejects"]}
+
+
+def _doc_bench(cfg: dict, docs: str, out: Path, ocr) -> dict:
+    from textsynth.evaluation.bench import build
+
+    b = cfg["bench"]["doc"]
+    stats = build([docs], str(out), max_pages=b["max_pages"], max_candidates=b["max_candidates"],
+                  seed=cfg["seed"], ocr=ocr, log=log.info, progress=False)
+    if stats["samples"] == 0:
+        raise RuntimeError(f"doc bench {out}: no sample passed the filters ({stats['filtered']})")
+    return stats
+
+
+def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
+    """Square crops of held-out photos, as bench shards (``source: general``)."""
+    from textsynth.backgrounds import decode_image
+    from textsynth.render import encode
+    from textsynth.shards import atomic_write, filesystem, pack, publish
+    from textsynth.experiment.splits import _files
+    from textsynth.backgrounds import IMAGE_SUFFIXES
+
+    g = cfg["bench"]["general"]
+    side = g["side"]
+    rng = np.random.default_rng([cfg["seed"], 7])
+    samples = []
+    for f in _files([Path(photos)], IMAGE_SUFFIXES):
+        img = decode_image(f, 80_000_000)
+        h, w = img.shape[:2]
+        if min(h, w) < side:
+            k = side / min(h, w)
+            img = cv2.resize(img, (max(side, round(w * k)), max(side, round(h * k))),
+                             interpolation=cv2.INTER_CUBIC)
+            h, w = img.shape[:2]
+        for _ in range(g["crops_per_photo"]):
+            y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            crop = np.ascontiguousarray(img[y:y + side, x:x + side])
+            key = f"general-000000-{len(samples):06d}"
+            meta = {"source": "general", "lang": None, "width": side, "height": side, "text": "",
+                    "lines": [], "char_px": None, "size_bucket": None, "recipe": None,
+                    "origin": {"file": str(f), "box": [x, y, x + side, y + side]}, "scores": {}}
+            samples.append((key, f"{key}.png", encode(crop, "png"), meta))
+    fs, root = filesystem(str(out))
+    for d in ("shards", "_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
+    tar_bytes, pq_bytes = pack(samples)
+    publish(fs, root, "general-000000", tar_bytes, pq_bytes, len(samples), inputs=[photos])
+    atomic_write(fs, f"{root}/stats.json", json.dumps({"samples": len(samples)}).encode())
+    return {"samples": len(samples)}
+
+
+def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
+    """The first ``n`` samples of a bench (in ``buckets`` when given) as a bench of their own:
+    what the training curves are measured on."""
+    from textsynth.evaluation.run import read_bench
+    from textsynth.render import encode
+    from textsynth.shards import filesystem, pack, publish
+
+    samples = []
+    for key, img, meta, _ in read_bench(src):
+        if buckets and meta.get("size_bucket") not in buckets:
+            continue
+        samples.append((key, f"{key}.png", encode(img, "png"), meta))
+        if len(samples) >= n:
+            break
+    if not samples:
+        raise RuntimeError(f"{src}: no samples in size buckets {buckets} for the curves")
+    fs, root = filesystem(str(out))
+    for d in ("shards", "_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
+    tar_bytes, pq_bytes = pack(samples)
+    publish(fs, root, f"{out.name}-000000", tar_bytes, pq_bytes, len(samples), inputs=[str(src)])
+    return {"samples": len(samples)}
+
+
+# --------------------------------------------------------------------------------- the runs
+
+def _train(tcfg: dict, out: Path) -> dict:
+    from textsynth.vae.model import count_params
+    from textsynth.vae.train import run, vae_config_of
+    from textsynth.vae.model import VAE
+
+    t0 = time.perf_counter()
+    result = run(tcfg, out, resume=True)     # resume: a killed run continues from last.pt
+    if not (out / "vae.pt").is_file():
+        raise RuntimeError(f"training run {out} ended without weights (step {result['step']})")
+    import torch
+
+    with torch.device("meta"):
+        n = count_params(VAE(vae_config_of(tcfg)))
+    images = result["step"] * tcfg["data"]["batch_size"] * result["world"]
+    return {"steps": result["step"], "images": images, "train_seconds": round(time.perf_counter() - t0, 1),
+            "parameters": n}
+
+
+def _evaluate(bench: Path, recon: Path, out: Path, ocr, read_text: bool) -> dict:
+    from textsynth.evaluation.run import evaluate
+
+    res = evaluate(str(bench), f"recon:{recon}", str(out), cache_dir=str(out.parents[2] / "eval-cache"),
+                   ocr=ocr, progress=False, read_text=read_text)
+    return {k: res[k] for k in ("overall", "by_lang", "by_size_bucket", "seconds")}
+
+
+def _reconstruct(model: str, benches: dict, out: Path, snapshots: Path | None,
+                 curve_benches: dict) -> dict:
+    """Reconstructions of every bench image by ``model`` into ``out/BENCH/KEY.png``; with
+    ``snapshots``, each snapshot's reconstructions of the curve benches into
+    ``out/curve/step_N/BENCH`` (the snapshots are deleted afterwards: they were only for this)."""
+    from textsynth.evaluation.references import write_reconstructions
+
+    counts = {b: write_reconstructions(model, path, out / b) for b, path in benches.items()}
+    steps = []
+    if snapshots is not None and curve_benches:
+        snaps = sorted(snapshots.glob("step_*.pt"))
+        for snap in snaps:
+            step = int(snap.stem.split("_")[1])
+            for b, path in curve_benches.items():
+                write_reconstructions(str(snap), path, out / "curve" / f"step_{step:08d}" / b)
+            steps.append(step)
+        for snap in snaps:
+            snap.unlink()
+    return {"images": counts, "curve_steps": steps}
+
+
+def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, ocr) -> dict:
+    """Bench NED at every snapshot (the final point comes from the full eval's curve subset)."""
+    points = []
+    for d in sorted((recon / "curve").glob("step_*")):
+        point = {"step": int(d.name.split("_")[1])}
+        for name, bench in curve_benches.items():
+            r = _evaluate(bench, d / name, out / d.name / name, ocr, True)
+            point[f"{name}_ned"] = r["overall"].get("ned")
+        points.append(point)
+    if final.get("step") and not any(p["step"] == final["step"] for p in points):
+        point = {"step": final["step"]}
+        for name, bench in curve_benches.items():
+            point[f"{name}_ned"] = _evaluate(bench, recon / f"curve-{name}", out / "final" / name, ocr,
+                                             True)["overall"].get("ned")
+        points.append(point)
+    shutil.rmtree(out, ignore_errors=True)
+    return {"points": points}
+
+
+def _ocr():
+    from textsynth.ocr import OCR
+
+    return OCR()
+
+
+class LazyOCR:
+    """One PP-OCRv5 instance for the whole experiment, created when first needed."""
+
+    def __init__(self):
+        self._ocr = None
+
+    def __getattr__(self, name):
+        if self._ocr is None:
+            self._ocr = _ocr()
+        return getattr(self._ocr, name)
+
+
+def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None = None) -> dict:
+    """Run (or resume) the experiment into ``out``; returns the results dict.
+
+    ``only``: ``data`` stops after the data and benches, ``train`` after the training runs,
+    ``recon`` after the bench reconstructions (what a GPU machine without OCR can do);
+    ``None`` runs everything."""
+    from textsynth.experiment import report
+
+    out = Path(out).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(cfg, out)
+    st = Stages(out)
+    ocr = LazyOCR()
+    data, benches = out / "data", out / "benches"
+
+    splits = _absolute(st.run("splits", make_splits, cfg, data), data)
+    sc = cfg["synth"]
+    st.run("synth", lambda: _synth_job(_synth_config(cfg, sc, splits, "train", cfg["seed"]),
+                                       data / "synth", sc["num_samples"], sc["samples_per_shard"],
+                                       "synth", address))
+    st.run("curate", _curate_job, cfg, splits["documents"]["train"], data / "curate", address)
+    st.run("bench-doc", _doc_bench, cfg, splits["documents"]["bench"], benches / "doc", ocr)
+    bs = cfg["bench"]["synth"]
+    st.run("bench-synth", lambda: _synth_job(_synth_config(cfg, bs, splits, "bench", cfg["seed"] + 1000),
+                                             benches / "synth", bs["num_samples"], bs["num_samples"],
+                                             "bsynth", address))
+    st.run("bench-general", _general_bench, cfg, splits["photos"]["bench"], benches / "general")
+    st.run("overlap", check_no_overlap,
+           {"photos": splits["photos"]["train"], "synth": data / "synth", "curate": data / "curate",
+            "documents": splits["documents"]["train"]},
+           {b: benches / b for b in BENCHES})
+    curve_benches = {}
+    if cfg["eval"]["curve_every"]:
+        n = cfg["eval"]["curve_images"]
+        st.run("bench-curve-synth", _subset_bench, benches / "synth", benches / "curve-synth", n,
+               CURVE_BUCKETS)
+        st.run("bench-curve-doc", _subset_bench, benches / "doc", benches / "curve-doc",
+               max(1, n // 2), None)
+        curve_benches = {"synth": benches / "curve-synth", "doc": benches / "curve-doc"}
+    if only == "data":
+        return {"out": str(out), "stopped_after": "data"}
+
+    sources = {"general": {"paths": [splits["photos"]["train"]], "role": "general"},
+               "doc": {"paths": [str(data / "curate")], "role": "text"},
+               "synth": {"paths": [str(data / "synth")], "role": "text"}}
+    for key, src in cfg.get("source_options", {}).items():
+        sources[key].update(src)
+    runs = arm_runs(cfg)
+    for name, arm, seed in runs:
+        tcfg = trainer_config(cfg, arm, seed, sources)
+        if curve_benches:
+            tcfg["train"]["snapshot_every"] = cfg["eval"]["curve_every"]
+        st.run(f"train/{name}", _train, tcfg, out / "runs" / name)
+    if only == "train":
+        return {"out": str(out), "stopped_after": "train"}
+
+    # Reconstruct (needs the model: GPU when there is one), then measure (needs OCR).
+    all_benches = {b: benches / b for b in BENCHES}
+    all_benches.update({f"curve-{k}": v for k, v in curve_benches.items()})
+    models = {name: str(out / "runs" / name / "vae.pt") for name, _, _ in runs}
+    models.update({f"ref:{r}": r for r in cfg["eval"]["references"]})
+    for name, model in models.items():
+        snaps = out / "runs" / name / "snapshots" if name in dict((r[0], 1) for r in runs) else None
+        st.run(f"recon/{name}", _reconstruct, model, all_benches, out / "recon" / name, snaps,
+               curve_benches)
+    if only == "recon":
+        return {"out": str(out), "stopped_after": "recon"}
+    for name in models:
+        for b in BENCHES:
+            st.run(f"eval/{name}/{b}", _evaluate, benches / b, out / "recon" / name / b,
+                   out / "eval" / name / b, ocr, b != "general")
+    if curve_benches:
+        for name, _, _ in runs:
+            final = {"step": (st.done(f"train/{name}") or {}).get("steps")}
+            st.run(f"curve/{name}", _curve, out / "recon" / name, curve_benches, final,
+                   out / "curves-work" / name, ocr)
+    return report.write(cfg, out, st, runs, models)
+
+
+def _absolute(manifest: dict, data: Path) -> dict:
+    """The splits manifest with its (data-relative) paths made absolute."""
+    out = {k: {side: str(data / p) for side, p in manifest[k].items()} for k in ("photos", "documents")}
+    out["corpora"] = {lang: {side: str(data / p) for side, p in sides.items()}
+                      for lang, sides in manifest["corpora"].items()}
+    return out
+
+
+def _check_same_config(cfg: dict, out: Path) -> None:
+    """Resuming with a different config would mix two experiments: refuse."""
+    import yaml
+
+    path = out / "experiment.yaml"
+    text = yaml.safe_dump(cfg, sort_keys=True, allow_unicode=True)
+    if path.exists() and path.read_text() != text:
+        raise ValueError(f"{out} holds an experiment with a different config ({path}); "
+                         "use another --out, or delete it to start over")
+    path.write_text(text)
