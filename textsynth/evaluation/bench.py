@@ -86,7 +86,8 @@ def _window(x: float, y: float, w: int, h: int) -> tuple[int, int] | None:
     return int(min(max(0, x), w - SIDE)), int(min(max(0, y), h - SIDE))
 
 
-def pdf_candidates(path: str, category: str, max_pages: int, log) -> list[Candidate]:
+def pdf_candidates(path: str, category: str, max_pages: int, log, min_block_chars: int = 0,
+                   counts: Counter | None = None) -> list[Candidate]:
     import pypdfium2 as pdfium
 
     out = []
@@ -100,6 +101,10 @@ def pdf_candidates(path: str, category: str, max_pages: int, log) -> list[Candid
         width_pt, height_pt = page.get_size()
         rendered: dict[float, np.ndarray] = {}
         for blk in text_blocks(page.get_textpage()):
+            if sum(len(ln["text"]) for ln in blk["lines"]) < min_block_chars:
+                if counts is not None:
+                    counts["short_block"] += 1   # a heading or a page number: rarely enough text
+                continue
             scale = round(F_REF[blk["lang"]] / max(blk["em"], 1.0), 3)  # px per point
             if not 0.5 <= scale <= 8:
                 continue
@@ -153,7 +158,7 @@ def char_range_ok(chars: int, lang: str) -> bool:
 
 
 def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int = 0, seed: int = 0,
-          ocr=None, log=print, progress: bool = True) -> dict:
+          ocr=None, log=print, progress: bool = True, min_block_chars: int = 0) -> dict:
     """Build a bench from PDFs / folders of PDFs / curated doc output dirs into ``out``."""
     from tqdm import tqdm
 
@@ -162,6 +167,7 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
 
     t0 = time.perf_counter()
     cands: list[Candidate] = []
+    short: Counter = Counter()
     for arg in inputs:
         cat = ingest.category_name(arg)
         p = Path(arg)
@@ -170,10 +176,10 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
         elif p.is_dir() or p.is_file():
             pdfs = sorted(p.rglob("*.pdf")) if p.is_dir() else [p]
             for pdf in pdfs:
-                cands += pdf_candidates(str(pdf), cat, max_pages, log)
+                cands += pdf_candidates(str(pdf), cat, max_pages, log, min_block_chars, short)
         else:
             raise FileNotFoundError(f"bench input not found: {arg}")
-    counts = Counter(candidates=len(cands))
+    counts = Counter(candidates=len(cands), **short)
     cands = [c for c in cands if ingest.ink_fraction(c.image) >= 0.01]
     counts["blank"] = counts["candidates"] - len(cands)
     if max_candidates and len(cands) > max_candidates:

@@ -43,7 +43,8 @@ DEFAULTS: dict = {
         "set": {},
     },
     "bench": {
-        "doc": {"max_pages": 0, "max_candidates": 200},   # `textsynth bench build`
+        "doc": {"max_pages": 0, "max_candidates": 200,    # `textsynth bench build`
+                "min_block_chars": 60},
         "synth": {"num_samples": 80, "set": {}},           # a synth job on held-out text/photos
         "general": {"crops_per_photo": 4, "side": 256},    # held-out photos, PSNR/SSIM
     },

@@ -88,8 +88,8 @@ def markdown(cfg: dict, results: dict, verdict_: dict) -> str:
     for bench, title in (("synth", "Synthetic bench (held-out text and photos)"),
                          ("doc", "Doc bench (held-out documents)")):
         lines += [f"## {title}: NED by size bucket", "",
-                  "| model | all | " + " | ".join(BUCKETS) + " | en | zh | PSNR | SSIM |",
-                  "|---" * (len(BUCKETS) + 6) + "|"]
+                  "| model | all | " + " | ".join(BUCKETS) + " | en | zh | mixed | PSNR | SSIM |",
+                  "|---" * (len(BUCKETS) + 7) + "|"]
         for name, r in results.items():
             b = r["benches"].get(bench)
             if not b:
@@ -98,7 +98,7 @@ def markdown(cfg: dict, results: dict, verdict_: dict) -> str:
             cell = lambda d, k: f"{d[k]['ned']:.3f} ({d[k]['n']})" if k in d and "ned" in d[k] else "–"  # noqa: E731
             lines.append(f"| {name} | {o.get('ned', float('nan')):.3f} | "
                          + " | ".join(cell(by, k) for k in BUCKETS) + " | "
-                         + f"{cell(lang, 'en')} | {cell(lang, 'zh')} | {o.get('psnr', 0):.2f} | "
+                         + f"{cell(lang, 'en')} | {cell(lang, 'zh')} | {cell(lang, 'mixed')} | {o.get('psnr', 0):.2f} | "
                          + f"{o.get('ssim', 0):.4f} |")
         lines.append("")
     lines += ["## General photos (held out): fidelity", "", "| model | PSNR | SSIM |", "|---|---|---|"]

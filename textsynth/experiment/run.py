@@ -117,7 +117,8 @@ def _doc_bench(cfg: dict, docs: str, out: Path, ocr) -> dict:
 
     b = cfg["bench"]["doc"]
     stats = build([docs], str(out), max_pages=b["max_pages"], max_candidates=b["max_candidates"],
-                  seed=cfg["seed"], ocr=ocr, log=log.info, progress=False)
+                  seed=cfg["seed"], ocr=ocr, log=log.info, progress=False,
+                  min_block_chars=b["min_block_chars"])
     if stats["samples"] == 0:
         raise RuntimeError(f"doc bench {out}: no sample passed the filters ({stats['filtered']})")
     return stats
@@ -200,8 +201,10 @@ def _train(tcfg: dict, out: Path) -> dict:
     with torch.device("meta"):
         n = count_params(VAE(vae_config_of(tcfg)))
     images = result["step"] * tcfg["data"]["batch_size"] * result["world"]
-    return {"steps": result["step"], "images": images, "train_seconds": round(time.perf_counter() - t0, 1),
-            "parameters": n}
+    seconds = time.perf_counter() - t0
+    return {"steps": result["step"], "images": images, "train_seconds": round(seconds, 1),
+            "images_per_s": round(images / seconds, 2), "parameters": n,
+            **{k: result[k] for k in ("peak_gpu_memory_gib", "gpu") if k in result}}
 
 
 def _evaluate(bench: Path, recon: Path, out: Path, ocr, read_text: bool) -> dict:

@@ -348,6 +348,11 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     final = step + 1 if history else step
     summary = {"rank": rank, "world": world, "step": final, "history": list(history),
                "param_checksum": float(sum(p.detach().double().sum() for p in vae.parameters()))}
+    if device.type == "cuda":
+        summary["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
+        summary["gpu"] = torch.cuda.get_device_name(device)
+        if rank == 0:
+            log.info("peak GPU memory %.2f GiB on %s", summary["peak_gpu_memory_gib"], summary["gpu"])
     (out / "ranks").mkdir(parents=True, exist_ok=True)
     (out / "ranks" / f"rank{rank}.json").write_text(json.dumps(
         {k: v for k, v in summary.items() if k != "history"}))
