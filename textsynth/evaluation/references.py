@@ -88,9 +88,10 @@ def _load(spec: str) -> Reconstructor:
                      "recon:DIR or a checkpoint file written by `textsynth train`")
 
 
-def write_reconstructions(spec: str, bench: str | Path, out: str | Path) -> int:
-    """Reconstruct every image of ``bench`` with ``spec`` into ``out/KEY.png`` (lossless),
-    atomically (a temp dir renamed at the end); returns the number of images."""
+def write_reconstructions(spec: str | KeyedReconstructor, bench: str | Path, out: str | Path) -> int:
+    """Reconstruct every image of ``bench`` with ``spec`` (a model spec, or what :func:`load`
+    returned for one: load once, write many) into ``out/KEY.png`` (lossless), atomically
+    (a temp dir renamed at the end); returns the number of images."""
     import shutil
 
     from textsynth.evaluation.run import read_bench
@@ -99,7 +100,7 @@ def write_reconstructions(spec: str, bench: str | Path, out: str | Path) -> int:
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    fn = load(spec)
+    fn = load(spec) if isinstance(spec, str) else spec
     n = 0
     for key, img, _, _ in read_bench(bench):
         rec = fn(img, key)

@@ -20,6 +20,7 @@ and is skipped on rerun; a killed training run continues from its last checkpoin
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -36,6 +37,10 @@ log = logging.getLogger("textsynth.experiment")
 
 BENCHES = ("doc", "synth", "general")
 CURVE_BUCKETS = ("13-16", "17-20")
+
+
+class ExperimentError(ValueError):
+    """A stage produced nothing usable (no samples, no kept crops): the message says which."""
 
 
 class Stages:
@@ -73,7 +78,7 @@ class Stages:
 def _synth_config(cfg: dict, section: dict, splits: dict, side: str, seed: int) -> dict:
     from textsynth.config import load_config
 
-    over = json.loads(json.dumps(section["set"]))       # deep copy
+    over = copy.deepcopy(section["set"])
     over.setdefault("background", {})["dirs"] = [splits["photos"][side]]
     over.setdefault("text", {})["corpora"] = {lang: [s[side]] for lang, s in splits["corpora"].items()}
     over["seed"] = seed
@@ -92,9 +97,9 @@ def _synth_job(scfg: dict, out: Path, n: int, per_shard: int, job: str, address)
 
     result = run(scfg, str(out), n, per_shard, job=job, address=address, progress=False)
     if result.failed:
-        raise RuntimeError(f"synth job {out} failed shards {sorted(result.failed)}")
+        raise ExperimentError(f"synth job {out} failed shards {sorted(result.failed)}")
     if result.stats["samples"] == 0:
-        raise RuntimeError(f"synth job {out} made no samples: {result.stats['skips']}")
+        raise ExperimentError(f"synth job {out} made no samples: {result.stats['skips']}")
     return {"samples": result.stats["samples"], "skips": result.stats["skips"]}
 
 
@@ -105,9 +110,9 @@ def _curate_job(cfg: dict, docs: str, out: Path, address) -> dict:
     ccfg = load_curate_config(_repo_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
     result = run(ccfg, [docs], str(out), dataset="doc", address=address, progress=False)
     if result.failed:
-        raise RuntimeError(f"curate job {out} failed partitions {sorted(result.failed)}")
+        raise ExperimentError(f"curate job {out} failed partitions {sorted(result.failed)}")
     if result.stats["kept"] == 0:
-        raise RuntimeError(f"curate job {out} kept no crops (rejects: {result.stats['rejects']}); "
+        raise ExperimentError(f"curate job {out} kept no crops (rejects: {result.stats['rejects']}); "
                            "the doc arm would have no data")
     return {"kept": result.stats["kept"], "rejects": result.stats["rejects"]}
 
@@ -120,23 +125,22 @@ def _doc_bench(cfg: dict, docs: str, out: Path, ocr) -> dict:
                   seed=cfg["seed"], ocr=ocr, log=log.info, progress=False,
                   min_block_chars=b["min_block_chars"])
     if stats["samples"] == 0:
-        raise RuntimeError(f"doc bench {out}: no sample passed the filters ({stats['filtered']})")
+        raise ExperimentError(f"doc bench {out}: no sample passed the filters ({stats['filtered']})")
     return stats
 
 
 def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     """Square crops of held-out photos, as bench shards (``source: general``)."""
-    from textsynth.backgrounds import decode_image
+    from textsynth.backgrounds import IMAGE_SUFFIXES, decode_image
+    from textsynth.experiment.splits import list_files
     from textsynth.render import encode
     from textsynth.shards import atomic_write, filesystem, pack, publish
-    from textsynth.experiment.splits import _files
-    from textsynth.backgrounds import IMAGE_SUFFIXES
 
     g = cfg["bench"]["general"]
     side = g["side"]
     rng = np.random.default_rng([cfg["seed"], 7])
     samples = []
-    for f in _files([Path(photos)], IMAGE_SUFFIXES):
+    for f in list_files([Path(photos)], IMAGE_SUFFIXES):
         img = decode_image(f, 80_000_000)
         h, w = img.shape[:2]
         if min(h, w) < side:
@@ -176,7 +180,7 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
         if len(samples) >= n:
             break
     if not samples:
-        raise RuntimeError(f"{src}: no samples in size buckets {buckets} for the curves")
+        raise ExperimentError(f"{src}: no samples in size buckets {buckets} for the curves")
     fs, root = filesystem(str(out))
     for d in ("shards", "_completions"):
         fs.create_dir(f"{root}/{d}", recursive=True)
@@ -188,16 +192,15 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
 # --------------------------------------------------------------------------------- the runs
 
 def _train(tcfg: dict, out: Path) -> dict:
-    from textsynth.vae.model import count_params
+    import torch
+
+    from textsynth.vae.model import VAE, count_params
     from textsynth.vae.train import run, vae_config_of
-    from textsynth.vae.model import VAE
 
     t0 = time.perf_counter()
     result = run(tcfg, out, resume=True)     # resume: a killed run continues from last.pt
     if not (out / "vae.pt").is_file():
-        raise RuntimeError(f"training run {out} ended without weights (step {result['step']})")
-    import torch
-
+        raise ExperimentError(f"training run {out} ended without weights (step {result['step']})")
     with torch.device("meta"):
         n = count_params(VAE(vae_config_of(tcfg)))
     images = result["step"] * tcfg["data"]["batch_size"] * result["world"]
@@ -220,16 +223,18 @@ def _reconstruct(model: str, benches: dict, out: Path, snapshots: Path | None,
     """Reconstructions of every bench image by ``model`` into ``out/BENCH/KEY.png``; with
     ``snapshots``, each snapshot's reconstructions of the curve benches into
     ``out/curve/step_N/BENCH`` (the snapshots are deleted afterwards: they were only for this)."""
-    from textsynth.evaluation.references import write_reconstructions
+    from textsynth.evaluation.references import load, write_reconstructions
 
-    counts = {b: write_reconstructions(model, path, out / b) for b, path in benches.items()}
+    fn = load(model)          # once: a large checkpoint takes seconds to read
+    counts = {b: write_reconstructions(fn, path, out / b) for b, path in benches.items()}
     steps = []
     if snapshots is not None and curve_benches:
         snaps = sorted(snapshots.glob("step_*.pt"))
         for snap in snaps:
             step = int(snap.stem.split("_")[1])
+            fn = load(str(snap))
             for b, path in curve_benches.items():
-                write_reconstructions(str(snap), path, out / "curve" / f"step_{step:08d}" / b)
+                write_reconstructions(fn, path, out / "curve" / f"step_{step:08d}" / b)
             steps.append(step)
         for snap in snaps:
             snap.unlink()
@@ -255,21 +260,18 @@ def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, ocr) -> dic
     return {"points": points}
 
 
-def _ocr():
-    from textsynth.ocr import OCR
-
-    return OCR()
-
-
 class LazyOCR:
-    """One PP-OCRv5 instance for the whole experiment, created when first needed."""
+    """One PP-OCRv5 instance for the whole experiment, created when first needed (a run
+    that only trains, e.g. on a GPU machine without the OCR packages, never loads it)."""
 
     def __init__(self):
         self._ocr = None
 
     def __getattr__(self, name):
         if self._ocr is None:
-            self._ocr = _ocr()
+            from textsynth.ocr import OCR
+
+            self._ocr = OCR()
         return getattr(self._ocr, name)
 
 
@@ -335,7 +337,7 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     models = {name: str(out / "runs" / name / "vae.pt") for name, _, _ in runs}
     models.update({f"ref:{r}": r for r in cfg["eval"]["references"]})
     for name, model in models.items():
-        snaps = out / "runs" / name / "snapshots" if name in dict((r[0], 1) for r in runs) else None
+        snaps = out / "runs" / name / "snapshots" if name in {r[0] for r in runs} else None
         st.run(f"recon/{name}", _reconstruct, model, all_benches, out / "recon" / name, snaps,
                curve_benches)
     if only == "recon":

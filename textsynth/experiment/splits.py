@@ -41,7 +41,7 @@ def file_sha(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _files(roots: list[Path], suffixes: set[str]) -> list[Path]:
+def list_files(roots: list[Path], suffixes: set[str]) -> list[Path]:
     out = []
     for r in roots:
         if r.is_file():
@@ -122,9 +122,9 @@ def make_splits(cfg: dict, dest: Path) -> dict:
 
     s = cfg["split"]
     frac, salt = s["bench_fraction"], s["salt"]
-    photos = split_files(_files([resolve(p) for p in cfg["inputs"]["photos"]], IMAGE_SUFFIXES),
+    photos = split_files(list_files([resolve(p) for p in cfg["inputs"]["photos"]], IMAGE_SUFFIXES),
                          salt, frac, "photos")
-    docs = split_files(_files([resolve(p) for p in cfg["inputs"]["documents"]], DOC_SUFFIXES),
+    docs = split_files(list_files([resolve(p) for p in cfg["inputs"]["documents"]], DOC_SUFFIXES),
                        salt, frac, "documents", s["bench_documents"] or None)
     rel = lambda p: Path(p).relative_to(dest).as_posix()  # noqa: E731
     manifest = {"photos": {k: rel(v) for k, v in copy_split(photos, dest / "photos").items()},
@@ -202,7 +202,7 @@ def check_no_overlap(train: dict, benches: dict) -> dict:
     ``benches``: ``{"doc": out, "synth": out, "general": out}`` (any may be missing).
     Returns counts of what was compared."""
     counts = {}
-    train_photos = {file_sha(p): p for p in _files([Path(train["photos"])], IMAGE_SUFFIXES)}
+    train_photos = {file_sha(p): p for p in list_files([Path(train["photos"])], IMAGE_SUFFIXES)}
     if train.get("synth"):
         names, corpora = _synth_inputs(Path(train["synth"]))
         for p in names.values():
@@ -212,7 +212,7 @@ def check_no_overlap(train: dict, benches: dict) -> dict:
         train_lines = {}
     train_docs = {}
     if train.get("documents"):
-        train_docs = {file_sha(p): p for p in _files([Path(train["documents"])], DOC_SUFFIXES)}
+        train_docs = {file_sha(p): p for p in list_files([Path(train["documents"])], DOC_SUFFIXES)}
     if train.get("curate"):
         for row in _index_rows(Path(train["curate"])):
             f = _json_field(row, "origin").get("file") or row.get("origin_file")
