@@ -98,6 +98,10 @@ def test_results_have_every_arm_bench_and_bucket(micro):
     for f in ("results.md", "recon_grid.png", "curves.png"):
         assert (out / f).stat().st_size > 0
     assert "Synthetic bench" in (out / "results.md").read_text()
+    # a run's config.yaml is a valid trainer config again (to rerun one arm by hand)
+    from textsynth.vae.config import load_train_config
+
+    assert load_train_config(out / "runs" / "infusion" / "config.yaml")["seed"] == 0
 
 
 def test_benches_share_nothing_with_training(micro):
@@ -158,3 +162,16 @@ def test_bundled_configs_load_and_quick_scales_every_step_count():
         for a, b in zip(full["arms"][arm]["stages"], quick["arms"][arm]["stages"]):
             assert b["start"] == round(a["start"] * k)
     load_experiment_config(REPO / "pipelines" / "configs" / "ablation_gpu.yaml")
+
+
+def test_stored_reconstructions_are_checked(tmp_path):
+    import numpy as np
+
+    from textsynth.evaluation.references import load
+
+    with pytest.raises(ValueError, match="no reconstructions dir"):
+        load(f"recon:{tmp_path / 'missing'}")
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="k1.png"):
+        load(f"recon:{tmp_path}")(img, "k1")
+    assert load("grey")(img).max() == 128

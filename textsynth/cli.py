@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the ground truth.")
     ev.add_argument("--bench", required=True, help="a bench dir (bench build, synth or curate output)")
     ev.add_argument("--model", required=True,
-                    help="identity | bicubic-fN | jpeg-qN | a checkpoint file from `textsynth train`")
+                    help="identity | grey | bicubic-fN | jpeg-qN | recon:DIR (stored reconstructions, "
+                         "DIR/KEY.png per bench sample) | a checkpoint file from `textsynth train`")
     ev.add_argument("--out", help="results dir (default out/eval/BENCH--MODEL)")
     ev.add_argument("--cache-dir", help="OCR cache of originals (default $TEXTSYNTH_HOME/eval-cache)")
     ev.add_argument("--limit", type=int, help="evaluate only the first N images")

@@ -51,12 +51,14 @@ def verdict(cfg: dict, results: dict) -> dict:
         return {}
     rb, rt = results[base], results[test]
     out = {"baseline": base, "treatment": test}
+    seeds = [r for r in results.values() if r.get("arm") == base]
     sb, stt = _ned_13_20(rb), _ned_13_20(rt)
     if sb is not None and stt is not None:
+        vals = [_ned_13_20(r) for r in seeds]
         out["synth_ned_13_20"] = {"baseline": sb, "treatment": stt, "gain": round(stt - sb, 4),
+                                  "baseline_seed_spread": round(max(vals) - min(vals), 4) if len(vals) > 1 else None,
                                   "target_gain": 0.10, "met": stt - sb >= 0.10}
     doc = lambda r: r["benches"].get("doc", {}).get("overall", {}).get("ned")  # noqa: E731
-    seeds = [r for r in results.values() if r.get("arm") == base]
     if doc(rb) is not None and doc(rt) is not None:
         spread = (max(doc(r) for r in seeds) - min(doc(r) for r in seeds)) if len(seeds) > 1 else None
         gain = doc(rt) - doc(rb)

@@ -108,6 +108,8 @@ def _check_stage(i: int, st, sources: dict) -> dict:
     for k, v in st.items():
         if k not in STAGE_KEYS:
             raise ConfigError(f"unknown config key '{where}.{k}' (known: {', '.join(STAGE_KEYS)})")
+        if k == "resolution" and v is None:
+            continue                # null = data.resolution (as the run's config.yaml writes it)
         if not isinstance(v, STAGE_KEYS[k]) or isinstance(v, bool):
             raise ConfigError(f"config key '{where}.{k}' must be a {STAGE_KEYS[k].__name__}, got {v!r}")
     for k in ("start", "mix"):
