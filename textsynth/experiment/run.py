@@ -351,6 +351,7 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
             final = {"step": (st.done(f"train/{name}") or {}).get("steps")}
             st.run(f"curve/{name}", _curve, out / "recon" / name, curve_benches, final,
                    out / "curves-work" / name, ocr)
+        shutil.rmtree(out / "curves-work", ignore_errors=True)
     return report.write(cfg, out, st, runs, models)
 
 
