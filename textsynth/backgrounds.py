@@ -61,13 +61,10 @@ class Backgrounds:
             raise ValueError(f"no background images under {', '.join(map(str, dirs))}; "
                              "run `textsynth assets fetch` or set background.dirs")
         self.names = sorted(self.files)
-        self.bad: dict[str, str] = {}  # name -> reason, skipped from then on
+        self.bad: dict[str, str] = {}  # name -> reason: a draw that names it is a counted skip
         self.max_pixels, self.cache_bytes = max_pixels, cache_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._last_crop: tuple | None = None
-
-    def usable(self) -> list[str]:
-        return [n for n in self.names if n not in self.bad]
 
     def load(self, name: str) -> np.ndarray:
         img = self._cache.get(name)
