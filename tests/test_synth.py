@@ -223,3 +223,23 @@ def test_resume_is_byte_identical_with_a_bad_background(assets, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert _shard_bytes(out) == before
     assert "bad_background:corrupt_image" in json.loads((out / "stats.json").read_text())["skips"]
+
+
+def test_nothing_made_is_an_error_naming_the_reason(assets, tmp_path):
+    """Issue 13.2: only bad photos used to give rc 0 and '0 samples' (synth) or hang (render)."""
+    import yaml
+
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    (bg / "empty.jpg").write_bytes(b"")
+    (bg / "text.png").write_bytes(b"not an image")
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"background": {"dirs": [str(bg)]}}))
+    proc = subprocess.run([str(BIN / "textsynth"), "synth", "--out", str(tmp_path / "o"), "--config", str(cfg),
+                           "--num-samples", "6", "--samples-per-shard", "6"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1
+    assert "made 0 of 6 samples" in proc.stderr and "bad_background:corrupt_image" in proc.stderr
+    proc = subprocess.run([str(BIN / "textsynth"), "render", "--num", "5", "--out", str(tmp_path / "r"),
+                           "--config", str(cfg)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "bad_background:corrupt_image" in proc.stderr

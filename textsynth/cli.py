@@ -46,8 +46,10 @@ def _cmd_render(args) -> int:
     fmt = cfg["output"]["format"]
     stats, images, t0 = Stats(), [], time.perf_counter()
     index = 0
+    # Bounded: with inputs that never yield a sample (only bad photos, say) this must end.
+    max_index = 20 * args.num + 100
     with tqdm(total=args.num, desc="render", unit="img") as bar:
-        while stats.samples < args.num:
+        while stats.samples < args.num and index < max_index:
             try:
                 img, meta = make_sample(res, cfg["seed"], index, stats)
             except Skip:
@@ -61,13 +63,19 @@ def _cmd_render(args) -> int:
             index += 1
             bar.update(1)
     elapsed = time.perf_counter() - t0
-    sheet = contact_sheet(images[:64], out / "contact_sheet.png")
     summary = {**stats.as_dict(), "seconds": round(elapsed, 3),
                "samples_per_s": round(stats.samples / elapsed, 2)}
     (out / "stats.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {stats.samples} samples to {out} ({summary['samples_per_s']} samples/s); "
           f"skips: {summary['skips'] or 'none'}")
-    print(f"contact sheet: {sheet}")
+    if images:
+        print(f"contact sheet: {contact_sheet(images[:64], out / 'contact_sheet.png')}")
+    if stats.samples < args.num:
+        from textsynth.synth import low_yield
+
+        msg = low_yield(stats.samples, args.num, 1.0, dict(stats.skips))
+        print(f"error: stopped after {index} sample indices: {msg}", file=sys.stderr)
+        return 1
     return 0
 
 

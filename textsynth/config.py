@@ -51,7 +51,10 @@ DEFAULTS: dict = {
         "shadow_prob": 0.0,
         "panel_prob": 0.0,        # a panel is also added whenever no colour reaches min_contrast
     },
-    "output": {"format": "png", "png_level": 1, "jpeg_quality": 95, "char_boxes": False},
+    "output": {"format": "png", "png_level": 1, "jpeg_quality": 95, "char_boxes": False,
+               # a job (or `render`) that makes fewer than this share of the samples asked
+               # for exits non-zero, naming the top skip reasons
+               "min_yield": 0.5},
 }
 
 
@@ -110,6 +113,8 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"canvas must be 16..2048 px per side, got {w}x{h}")
     if cfg["background"]["mode"] not in ("photo", "plain"):
         raise ConfigError(f"background.mode must be photo or plain, got {cfg['background']['mode']!r}")
+    if not 0 <= cfg["output"]["min_yield"] <= 1:
+        raise ConfigError(f"output.min_yield must be in [0, 1], got {cfg['output']['min_yield']}")
     if cfg["output"]["format"] not in ("png", "jpg", "webp"):
         raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
     lo, hi = cfg["layout"]["lines"]

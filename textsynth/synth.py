@@ -52,6 +52,18 @@ class JobResult:
     done_before: int
     failed: dict[int, str]
     stats: dict
+    requested: int = 0
+    min_yield: float = 0.0
+
+
+def low_yield(samples: int, requested: int, min_yield: float, skips: dict) -> str | None:
+    """An error message when fewer than ``min_yield`` of the requested samples were made."""
+    if requested and samples < min_yield * requested:
+        top = sorted(skips.items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{k} x{v}" for k, v in top) or "none recorded"
+        return (f"made {samples} of {requested} samples (below output.min_yield {min_yield:.0%}); "
+                f"top skip reasons: {reasons}")
+    return None
 
 
 def _write_text(fs, path: str, text: str) -> None:
@@ -113,7 +125,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
                    "samples_per_s": round(new_samples / wall, 2) if wall > 0 else None},
     }
     _write_text(fs, f"{root}/stats.json", json.dumps(stats, indent=1))
-    return JobResult(len(specs), done_before, failed, stats)
+    return JobResult(len(specs), done_before, failed, stats, num_samples, cfg["output"]["min_yield"])
 
 
 def summary(result: JobResult, out: str) -> str:
@@ -131,5 +143,9 @@ def summary(result: JobResult, out: str) -> str:
 def main_exit_code(result: JobResult) -> int:
     if result.failed:
         print(f"error: {len(result.failed)} shard(s) failed: {sorted(result.failed)}", file=sys.stderr)
+        return 1
+    msg = low_yield(result.stats["samples"], result.requested, result.min_yield, result.stats["skips"])
+    if msg:
+        print(f"error: {msg}", file=sys.stderr)
         return 1
     return 0
