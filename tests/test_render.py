@@ -227,7 +227,25 @@ def test_empty_corpus_is_a_clear_error(tmp_path, assets):
     ({"canvs": {}}, "unknown config key 'canvs'"),
     ({"layout": {"lines": 3}}, "layout.lines' must be a list"),
     ({"size": {"bucket_probs": {"tiny": 1.0}}}, "missing from size.buckets"),
-    ({"canvas": {"width": 4096}}, "16..2048"),
+    ({"canvas": {"width": 4096}}, r"canvas.width' must be in \[16, 2048\]"),
+    # issue 13.5: every value type- and range-checked, naming the key
+    ({"text": {"lang_probs": {"en": "high"}}}, "text.lang_probs.en' must be a number"),
+    ({"size": {"buckets": {"x": ["a", 8]}, "bucket_probs": {"x": 1}}}, r"size.buckets.x\[0\]' must be an integer"),
+    ({"size": {"buckets": {"x": [8]}, "bucket_probs": {"x": 1}}}, "size.buckets.x' must be \\[min, max\\]"),
+    ({"size": {"buckets": {"x": [21, 40]}, "bucket_probs": {"x": 1}}}, r"size.buckets.x\[0\]' must be in \[5, 20\]"),
+    ({"text": {"corpora": {"en": "/x.txt"}}}, "text.corpora.en' must be a list of files"),
+    ({"seed": 1.5}, "seed' must be an integer"),
+    ({"color": {"tries": -1}}, "color.tries' must be in"),
+    ({"layout": {"margin": 200}}, "layout.margin' must be in"),
+    ({"layout": {"margin": -3}}, "layout.margin' must be in"),
+    ({"canvas": {"width": 256.5}}, "canvas.width' must be an integer"),
+    ({"color": {"bg_percentiles": [90, 10, 5]}}, "color.bg_percentiles' must be \\[min, max\\]"),
+    ({"layout": {"line_spacing": [-1.0, 1.0]}}, r"layout.line_spacing\[0\]' must be in"),
+    ({"color": {"min_contrast": -2.0}}, "color.min_contrast' must be in"),
+    ({"output": {"png_level": 50}}, "output.png_level' must be in"),
+    ({"output": {"jpeg_quality": 500}}, "output.jpeg_quality' must be in"),
+    ({"background": {"max_image_pixels": -1}}, "background.max_image_pixels' must be in"),
+    ({"text": {"max_text_retries": -1}}, "text.max_text_retries' must be in"),
 ])
 def test_config_errors_name_the_key(tmp_path, bad, match):
     with pytest.raises(ConfigError, match=match):

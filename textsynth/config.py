@@ -91,35 +91,88 @@ def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FO
     return out
 
 
+def _num(key: str, v, lo=None, hi=None, integer: bool = False) -> None:
+    """``v`` must be a number (an integer when asked) within [lo, hi]; else name the key."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
+        raise ConfigError(f"config key '{key}' must be {kind}, got {v!r}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+        raise ConfigError(f"config key '{key}' must be in {rng}, got {v!r}")
+
+
+def _pair(key: str, v, lo=None, hi=None, integer: bool = False, strict: bool = False) -> None:
+    """``v`` must be ``[a, b]`` with a <= b (a < b when ``strict``), both within [lo, hi]."""
+    if not isinstance(v, list) or len(v) != 2:
+        raise ConfigError(f"config key '{key}' must be [min, max], got {v!r}")
+    for i, x in enumerate(v):
+        _num(f"{key}[{i}]", x, lo, hi, integer)
+    if v[0] > v[1] or (strict and v[0] == v[1]):
+        raise ConfigError(f"config key '{key}' must be [min, max] with min {'<' if strict else '<='} max, got {v}")
+
+
+def _weights(key: str, p, known: set[str] | None = None) -> None:
+    if not isinstance(p, dict) or not p:
+        raise ConfigError(f"config key '{key}' must map choices to weights, got {p!r}")
+    for k, v in p.items():
+        if known is not None and k not in known:
+            raise ConfigError(f"{key}: unknown choice '{k}' (known: {', '.join(sorted(known))})")
+        _num(f"{key}.{k}", v, 0)
+    if sum(p.values()) <= 0:
+        raise ConfigError(f"{key} must give some choice a positive weight, got {p}")
+
+
 def _check(cfg: dict) -> None:
-    probs = [("text.lang_probs", cfg["text"]["lang_probs"]),
-             ("size.bucket_probs", cfg["size"]["bucket_probs"]),
-             ("layout.mode_probs", cfg["layout"]["mode_probs"]),
-             ("layout.align_probs", cfg["layout"]["align_probs"])]
-    for name, p in probs:
-        if not p or any(v < 0 for v in p.values()) or sum(p.values()) <= 0:
-            raise ConfigError(f"{name} must map choices to non-negative weights, got {p}")
-    unknown = set(cfg["text"]["lang_probs"]) - {"en", "zh", "mixed"}
-    if unknown:
-        raise ConfigError(f"text.lang_probs: unknown languages {sorted(unknown)}")
-    for b in cfg["size"]["bucket_probs"]:
-        if b not in cfg["size"]["buckets"]:
-            raise ConfigError(f"size.bucket_probs names bucket '{b}' missing from size.buckets")
-    for b, (lo, hi) in cfg["size"]["buckets"].items():
-        if not (3 <= lo <= hi <= 200):
-            raise ConfigError(f"size.buckets.{b}: need 3 <= lo <= hi <= 200, got {[lo, hi]}")
+    """Every value type- and range-checked before any work starts, naming the key."""
+    _num("seed", cfg["seed"], 0, integer=True)
     w, h = cfg["canvas"]["width"], cfg["canvas"]["height"]
-    if not (16 <= w <= 2048 and 16 <= h <= 2048):
-        raise ConfigError(f"canvas must be 16..2048 px per side, got {w}x{h}")
-    if cfg["background"]["mode"] not in ("photo", "plain"):
-        raise ConfigError(f"background.mode must be photo or plain, got {cfg['background']['mode']!r}")
-    if not 0 <= cfg["output"]["min_yield"] <= 1:
-        raise ConfigError(f"output.min_yield must be in [0, 1], got {cfg['output']['min_yield']}")
-    if cfg["output"]["format"] not in ("png", "jpg", "webp"):
-        raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
-    lo, hi = cfg["layout"]["lines"]
-    if not 1 <= lo <= hi:
-        raise ConfigError(f"layout.lines must be [min, max] with 1 <= min <= max, got {[lo, hi]}")
+    _num("canvas.width", w, 16, 2048, integer=True)
+    _num("canvas.height", h, 16, 2048, integer=True)
+    bg = cfg["background"]
+    if bg["mode"] not in ("photo", "plain"):
+        raise ConfigError(f"background.mode must be photo or plain, got {bg['mode']!r}")
+    _num("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
+    _num("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
+    for key in ("dirs", "exclude"):
+        if not all(isinstance(x, str) for x in cfg["fonts"][key]):
+            raise ConfigError(f"config key 'fonts.{key}' must be a list of strings, got {cfg['fonts'][key]!r}")
+    t = cfg["text"]
+    for lang, files in t["corpora"].items():
+        if lang not in ("en", "zh"):
+            raise ConfigError(f"text.corpora: unknown language '{lang}' (known: en, zh)")
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise ConfigError(f"config key 'text.corpora.{lang}' must be a list of files, got {files!r}")
+    _weights("text.lang_probs", t["lang_probs"], {"en", "zh", "mixed"})
+    _num("text.max_text_retries", t["max_text_retries"], 0, integer=True)
+    sz = cfg["size"]
+    if not isinstance(sz["buckets"], dict) or not sz["buckets"]:
+        raise ConfigError("size.buckets must map bucket names to [min_px, max_px]")
+    for b, rng in sz["buckets"].items():   # character sizes are 5-20 px (DESIGN of the engine)
+        _pair(f"size.buckets.{b}", rng, 5, 20, integer=True)
+    for b in sz["bucket_probs"] if isinstance(sz["bucket_probs"], dict) else []:
+        if b not in sz["buckets"]:
+            raise ConfigError(f"size.bucket_probs names bucket '{b}' missing from size.buckets")
+    _weights("size.bucket_probs", sz["bucket_probs"])
+    lay = cfg["layout"]
+    _pair("layout.lines", lay["lines"], 1, 200, integer=True)
+    _pair("layout.blocks", lay["blocks"], 1, 50, integer=True)
+    _weights("layout.mode_probs", lay["mode_probs"], {"lines", "paragraph"})
+    _weights("layout.align_probs", lay["align_probs"], {"left", "center", "right"})
+    _pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)
+    _num("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
+    _num("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
+    col = cfg["color"]
+    _num("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
+    _pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)
+    _num("color.tries", col["tries"], 1, integer=True)
+    for key in ("outline_prob", "shadow_prob", "panel_prob"):
+        _num(f"color.{key}", col[key], 0, 1)
+    out = cfg["output"]
+    if out["format"] not in ("png", "jpg", "webp"):
+        raise ConfigError(f"output.format must be png, jpg or webp, got {out['format']!r}")
+    _num("output.png_level", out["png_level"], 0, 9, integer=True)
+    _num("output.jpeg_quality", out["jpeg_quality"], 1, 100, integer=True)
+    _num("output.min_yield", out["min_yield"], 0, 1)
 
 
 def read_yaml(path: Path) -> dict:
