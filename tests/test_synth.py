@@ -243,3 +243,24 @@ def test_nothing_made_is_an_error_naming_the_reason(assets, tmp_path):
     proc = subprocess.run([str(BIN / "textsynth"), "render", "--num", "5", "--out", str(tmp_path / "r"),
                            "--config", str(cfg)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "bad_background:corrupt_image" in proc.stderr
+
+
+def test_unusable_out_and_ctrl_c_are_messages_not_tracebacks(assets, tmp_path):
+    """Issue 13.6: --out that is a regular file is `error:` naming it (rc 2); SIGINT ends
+    with a one-line message and rc 130, finished shards kept."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    proc = _synth(afile)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error:" in proc.stderr and str(afile) in proc.stderr
+    out = tmp_path / "out"
+    p = subprocess.Popen([str(BIN / "textsynth"), "synth", "--out", str(out), "--num-samples", "100000",
+                          "--samples-per-shard", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "_completions").glob("*.json")):
+        time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "interrupted" in err
+    assert list((out / "_completions").glob("*.json"))

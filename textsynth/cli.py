@@ -397,9 +397,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, ValueError, OSError) as e:
+        # bad input or an unusable path (an --out that is a file, a read-only filesystem,
+        # a missing input): the message names it; no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished shards and stages are kept; rerun the same command to "
+              "resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
