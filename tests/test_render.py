@@ -250,3 +250,17 @@ def test_empty_corpus_is_a_clear_error(tmp_path, assets):
 def test_config_errors_name_the_key(tmp_path, bad, match):
     with pytest.raises(ConfigError, match=match):
         _cfg(tmp_path, **bad)
+
+
+def test_fonts_that_cannot_serve_the_config_are_errors(tmp_path, assets):
+    """Issue 13.4: no Han-covering face while zh has weight was silently all-English; a
+    missing folder beside a good one was silently ignored."""
+    latin = tmp_path / "latin"
+    latin.mkdir()
+    dejavu = next((assets / "fonts").rglob("DejaVuSans.ttf"))
+    (latin / dejavu.name).write_bytes(dejavu.read_bytes())
+    with pytest.raises(ValueError, match="text.lang_probs.zh is 0.45 but no font"):
+        Resources(_cfg(tmp_path, fonts={"dirs": [str(latin)]}))
+    Resources(_cfg(tmp_path, fonts={"dirs": [str(latin)]}, text={"lang_probs": {"en": 1.0}}))
+    with pytest.raises(ValueError, match=f"fonts.dirs: {tmp_path / 'nope'} is not a folder"):
+        Resources(_cfg(tmp_path, fonts={"dirs": [str(latin), str(tmp_path / "nope")]}))

@@ -156,6 +156,9 @@ class FontRegistry:
     @classmethod
     def from_dirs(cls, dirs: list[Path] | None = None, exclude: list[str] = ()) -> "FontRegistry":
         dirs = [Path(d) for d in (dirs or [paths.fonts_dir()])]
+        for d in dirs:
+            if not d.is_dir():
+                raise ValueError(f"fonts.dirs: {d} is not a folder")
         files = sorted(p for d in dirs for p in Path(d).rglob("*")
                        if p.suffix.lower() in FONT_SUFFIXES)
         faces = [face for p in files if p.name not in exclude for face in scan_file(p)]

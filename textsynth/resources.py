@@ -18,10 +18,20 @@ def corpus_files(cfg: dict, lang: str) -> list[Path]:
     return sorted(paths.corpora_dir().glob(f"{lang}-*.txt"))
 
 
+# Characters a face must draw for a language to be renderable at all.
+SCRIPT_SAMPLES = {"en": "Aa", "zh": "国的", "mixed": "国A"}
+
+
 class Resources:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.fonts = FontRegistry.from_dirs(cfg["fonts"]["dirs"] or None, cfg["fonts"]["exclude"])
+        for lang, sample in SCRIPT_SAMPLES.items():   # a language asked for must be drawable
+            weight = cfg["text"]["lang_probs"].get(lang, 0)
+            if weight > 0 and not self.fonts.covering(sample):
+                raise ValueError(f"text.lang_probs.{lang} is {weight} but no font in "
+                                 f"{cfg['fonts']['dirs'] or 'the asset cache'} draws {sample!r}; "
+                                 f"add a font that does or set the weight to 0")
         langs = {"zh", "en"} if "mixed" in cfg["text"]["lang_probs"] else set()
         langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
