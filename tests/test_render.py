@@ -264,3 +264,26 @@ def test_fonts_that_cannot_serve_the_config_are_errors(tmp_path, assets):
     Resources(_cfg(tmp_path, fonts={"dirs": [str(latin)]}, text={"lang_probs": {"en": 1.0}}))
     with pytest.raises(ValueError, match=f"fonts.dirs: {tmp_path / 'nope'} is not a folder"):
         Resources(_cfg(tmp_path, fonts={"dirs": [str(latin), str(tmp_path / "nope")]}))
+
+
+def test_a_png_bomb_is_too_many_pixels(tmp_path):
+    """Issue 13.9: a 30000x30000 PNG header was labelled corrupt_image."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from textsynth.backgrounds import BadImage, decode_image
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", 30000, 30000)
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bytes(data))
+    with pytest.raises(BadImage) as e:
+        decode_image(bomb, 40_000_000)
+    assert e.value.reason == "too_many_pixels"

@@ -39,6 +39,8 @@ def decode_image(path: Path, max_pixels: int) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except BadImage:
         raise
+    except Image.DecompressionBombError as e:   # Pillow's own guard fires first on huge headers
+        raise BadImage(name, "too_many_pixels", str(e)) from None
     except FileNotFoundError:
         raise BadImage(name, "missing") from None
     except Exception as e:  # PIL raises many types for corrupt data
