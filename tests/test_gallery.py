@@ -292,3 +292,76 @@ def test_gallery_command_serves_on_loopback_and_warns_otherwise(synth_out):
             proc.terminate()
             _, err = proc.communicate(timeout=30)
         assert ("WARNING" in err) == warns, err
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("Threads:")))
+
+
+def test_burst_disconnects_idle_clients_and_empty_shards(synth_out, tmp_path):
+    """Issue 13.8: a burst of simultaneous connections is answered; a client that hangs up
+    mid-answer is not a traceback; idle connections are closed after --idle-timeout; a
+    0-sample shard is listed as empty, not unreadable; an unknown dataset is 404 everywhere."""
+    import socket
+    import struct
+    import subprocess
+    import sys
+    import time
+
+    from textsynth.shards import pack
+
+    data = tmp_path / "data"
+    shutil.copytree(synth_out, data)
+    tar, index = pack([])
+    (data / "shards" / "synth-000002.tar").write_bytes(tar)
+    (data / "shards" / "synth-000002.parquet").write_bytes(index)
+    exe = str(Path(sys.executable).parent / "textsynth")
+    proc = subprocess.Popen([exe, "gallery", str(data), "--port", "0", "--idle-timeout", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "open http" in line:
+                break
+        base = line.split("open ", 1)[1].split()[0].rstrip("/")
+        port = int(base.rsplit(":", 1)[1])
+        (ds,) = json.loads(_get(f"{base}/api/datasets")[1])["datasets"]
+        assert ds["errors"] == [] and ds["empty_shards"] == ["synth-000002"] and ds["shards"] == 3
+        for path in ("query?dataset=nope", "stats?dataset=nope", "sample?dataset=nope&shard=a&key=b"):
+            status, body = _get(f"{base}/api/{path}")
+            assert status == 404 and b"no dataset 'nope'" in body, (path, body)
+
+        key = _items(base, "dataset=data&per_page=1")["items"][0]["key"]
+        image = f"/api/image?dataset=data&shard=synth-000000&key={key}"
+        results, start = [], threading.Barrier(64)
+
+        def burst():
+            start.wait()
+            results.append(_get(base + image)[0])
+        threads = [threading.Thread(target=burst) for _ in range(64)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [200] * 64
+
+        for _ in range(40):  # hang up with a reset right after asking
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(f"GET {image} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+
+        before = _threads(proc.pid)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        time.sleep(0.5)
+        assert _threads(proc.pid) >= before + 40  # one thread per open connection ...
+        time.sleep(3)
+        assert _threads(proc.pid) <= before + 2   # ... until the idle timeout closes it
+        assert all(s.recv(1) == b"" for s in idle)  # the server closed them
+        for s in idle:
+            s.close()
+        assert _get(base + image)[0] == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err[-3000:]

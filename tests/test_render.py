@@ -223,6 +223,23 @@ def test_empty_corpus_is_a_clear_error(tmp_path, assets):
         Resources(cfg)
 
 
+def test_a_book_on_one_line_is_cut_into_varied_pieces_with_a_warning(tmp_path):
+    """Issue 13.4: a 5 MB single-line corpus ran at ~1 sample/s (every draw re-tokenised
+    it) and every English line began with the same words."""
+    from textsynth.text import MAX_LINE_CHARS, Corpus
+
+    words = [f"w{i}" for i in range(200_000)]
+    path = tmp_path / "en-book.txt"
+    path.write_text(" ".join(words) + "\nshort line\n")
+    corpus = Corpus("en", [path])
+    assert len(corpus.lines) > 1000 and max(map(len, corpus.lines)) <= MAX_LINE_CHARS
+    assert " ".join(corpus.lines[:-1]).split() == words  # cut at spaces, nothing lost
+    assert corpus.lines[-1] == "short line"
+    assert corpus.notes and "en-book.txt: 1 line(s) longer than" in corpus.notes[0]
+    rng = np.random.default_rng(0)
+    assert len({corpus.line(rng).split()[0] for _ in range(50)}) > 40  # varied starts
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"canvs": {}}, "unknown config key 'canvs'"),
     ({"layout": {"lines": 3}}, "layout.lines' must be a list"),
@@ -268,22 +285,34 @@ def test_fonts_that_cannot_serve_the_config_are_errors(tmp_path, assets):
 
 def test_a_png_bomb_is_too_many_pixels(tmp_path):
     """Issue 13.9: a 30000x30000 PNG header was labelled corrupt_image."""
-    import io
-    import struct
-    import zlib
-
-    from PIL import Image
+    from bad_files import png_bomb
 
     from textsynth.backgrounds import BadImage, decode_image
 
-    buf = io.BytesIO()
-    Image.new("L", (1, 1)).save(buf, "PNG")
-    data = bytearray(buf.getvalue())
-    ihdr = data.index(b"IHDR")
-    data[ihdr + 4:ihdr + 12] = struct.pack(">II", 30000, 30000)
-    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
-    bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(bytes(data))
+    png_bomb(tmp_path / "bomb.png")
     with pytest.raises(BadImage) as e:
-        decode_image(bomb, 40_000_000)
+        decode_image(tmp_path / "bomb.png", 40_000_000)
     assert e.value.reason == "too_many_pixels"
+
+
+def test_corrupt_glyph_data_is_a_per_face_skip_independent_of_history(tmp_path, assets):
+    """Issue 13.3: a face whose outlines FreeType can't load used to fail every shard
+    without naming the file. Now a draw that meets it is skipped as bad_font:FACE, and a
+    sample depends on (config, seed, index) only, not on what the process met before."""
+    import shutil
+
+    from bad_files import corrupt_glyphs
+
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for name in ("DejaVuSans.ttf", "DejaVuSerif.ttf"):
+        shutil.copy(next((assets / "fonts").rglob(name)), fonts / name)
+    corrupt_glyphs(next((assets / "fonts").rglob("LiberationSans-Regular.ttf")), fonts / "Broken.ttf")
+    cfg = _cfg(tmp_path, fonts={"dirs": [str(fonts)]}, text={"lang_probs": {"en": 1.0}})
+    res, stats = Resources(cfg), Stats()
+    made = [make_sample(res, 0, i, stats) for i in range(30)]
+    assert stats.samples == 30 and stats.skips["bad_font:Broken.ttf#0"] >= 1
+    assert not any(ln["font"] == "Broken.ttf#0" for _, m in made for ln in m["lines"])
+    for i in (3, 17, 29):  # a fresh process, that never met the broken face before i
+        img, meta = make_sample(Resources(cfg), 0, i, Stats())
+        assert np.array_equal(img, made[i][0]) and meta["recipe"] == made[i][1]["recipe"]

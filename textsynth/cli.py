@@ -41,6 +41,8 @@ def _cmd_render(args) -> int:
 
     cfg = load_config(args.config, seed=args.seed)
     res = Resources(cfg)
+    for note in res.notes:
+        print(f"warning: {note}", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fmt = cfg["output"]["format"]
@@ -150,10 +152,14 @@ def _cmd_gallery(args) -> int:
         return 0
     from textsynth.gallery.server import is_loopback, make_server
 
-    server, gallery = make_server(args.dirs, args.host, args.port, quiet=args.quiet)
+    server, gallery = make_server(args.dirs, args.host, args.port, quiet=args.quiet,
+                                  idle_timeout=args.idle_timeout)
     cat = gallery.catalog
     for name, ds in cat.datasets.items():
         print(f"gallery: {name}: {cat.rows_of(name)} samples in {len(ds.shards)} shards ({ds.root})")
+        if ds.empty_shards:
+            print(f"gallery:   {len(ds.empty_shards)} empty shard(s) (every sample skipped): "
+                  f"{', '.join(ds.empty_shards[:5])}{' ...' if len(ds.empty_shards) > 5 else ''}")
         for e in ds.errors:
             print(f"gallery:   problem: {e}")
     if not is_loopback(args.host):
@@ -364,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sample", type=int, default=200, help="samples in the export (default 200)")
     g.add_argument("--seed", type=int, default=0, help="which samples the export picks")
     g.add_argument("--quiet", action="store_true", help="do not log each request")
+    g.add_argument("--idle-timeout", type=float, default=30, metavar="S",
+                   help="close a connection that sends no complete request for S seconds (default 30)")
     g.set_defaults(func=_cmd_gallery)
 
     tr = sub.add_parser("train", help="train the bundled VAE on shards (staged text infusion)",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from textsynth.raster import BadFont
 from textsynth.recipe import Skip, sample_recipe
 from textsynth.render import render
 from textsynth.resources import Resources
@@ -43,13 +44,16 @@ def make_sample(res: Resources, seed: int, index: int, stats: Stats) -> tuple[np
         events: dict = {}
         try:
             recipe = sample_recipe(res, rng, events)
+            recipe["seed"] = [seed, index, attempt]
+            img, meta = render(res, recipe, char_boxes=res.cfg["output"]["char_boxes"])
         except Skip as e:
             stats.skips[e.reason] += 1
             continue
+        except BadFont as e:   # corrupt glyph data: a per-face skip, named in stats.json
+            stats.skips[f"bad_font:{e.font}"] += 1
+            continue
         finally:
             stats.events.update(events)
-        recipe["seed"] = [seed, index, attempt]
-        img, meta = render(res, recipe, char_boxes=res.cfg["output"]["char_boxes"])
         stats.samples += 1
         return img, meta
     raise Skip("max_attempts")

@@ -106,7 +106,10 @@ class FaceRaster:
         blob = hb.Blob.from_file_path(str(face.path))
         self.hb_face = hb.Face(blob, face.index)
         self.hb_font = hb.Font(self.hb_face)
-        self.ft = freetype.Face(str(face.path), index=face.index)
+        try:
+            self.ft = freetype.Face(str(face.path), index=face.index)
+        except freetype.FT_Exception as e:
+            raise BadFont(face.name, e) from None
         self._em = None
         self._glyphs: dict[tuple[int, int], Glyph] = {}
         self._shaped: dict[tuple[int, str], ShapedLine] = {}
@@ -115,7 +118,10 @@ class FaceRaster:
 
     def _set_em(self, em: int) -> None:
         if self._em != em:
-            self.ft.set_pixel_sizes(0, em)
+            try:
+                self.ft.set_pixel_sizes(0, em)
+            except freetype.FT_Exception as e:
+                raise BadFont(self.face.name, e) from None
             self._em = em
 
     def glyph(self, gid: int, em: int) -> Glyph:
@@ -123,9 +129,12 @@ class FaceRaster:
         g = self._glyphs.get(key)
         if g is None:
             self._set_em(em)
-            self.ft.load_glyph(gid, LOAD_FLAGS)
-            slot = self.ft.glyph
-            slot.render(freetype.FT_RENDER_MODE_NORMAL)
+            try:
+                self.ft.load_glyph(gid, LOAD_FLAGS)
+                slot = self.ft.glyph
+                slot.render(freetype.FT_RENDER_MODE_NORMAL)
+            except freetype.FT_Exception as e:
+                raise BadFont(self.face.name, e, gid) from None
             bm = slot.bitmap
             g = _tight_glyph(bm, slot.bitmap_left, slot.bitmap_top)
             FaceRaster.cached_glyphs += 1
@@ -154,7 +163,10 @@ class FaceRaster:
         return self._em_for[key]
 
     def _outline_height(self, ch: str) -> int:
-        self.ft.load_char(ch, freetype.FT_LOAD_NO_SCALE)
+        try:
+            self.ft.load_char(ch, freetype.FT_LOAD_NO_SCALE)
+        except freetype.FT_Exception as e:
+            raise BadFont(self.face.name, e, self.ft.get_char_index(ord(ch))) from None
         ys = [p[1] for p in self.ft.glyph.outline.points]
         return (max(ys) - min(ys)) if ys else self.hb_face.upem
 
@@ -211,6 +223,17 @@ class MissingGlyph(ValueError):
     def __init__(self, font: str, ch: str):
         super().__init__(f"font {font} has no glyph for {ch!r} (U+{ord(ch):04X})")
         self.font, self.char = font, ch
+
+
+class BadFont(ValueError):
+    """FreeType can't load or draw a glyph of this face (corrupt outline data). Which glyphs
+    fail is a property of the file, so a sample that meets one is skipped the same way in
+    every process: counted as ``bad_font:FACE``, and the draw is retried."""
+
+    def __init__(self, font: str, error: Exception, gid: int | None = None):
+        where = f" glyph {gid}" if gid is not None else ""
+        super().__init__(f"font {font}{where}: {error}".replace("FT_Exception:  ", ""))
+        self.font = font
 
 
 def draw_line(line: ShapedLine, mask: np.ndarray, x0: int, baseline: int) -> None:

@@ -35,6 +35,7 @@ class Resources:
         langs = {"zh", "en"} if "mixed" in cfg["text"]["lang_probs"] else set()
         langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
+        self.notes = [n for c in self.corpora.values() for n in c.notes]  # warnings for the user
         canvas = cfg["canvas"]
         self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None,
                                         2 * max(canvas["width"], canvas["height"]),

@@ -81,7 +81,9 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     out = resolve_uri(out)
     fs, root = filesystem(out)
     specs = plan(job, num_samples, samples_per_shard, cfg["seed"])
-    Resources(cfg)  # fail fast on bad inputs (no fonts, empty corpus) before any work starts
+    # Fail fast on bad inputs (no fonts, empty corpus) before any work starts.
+    for note in Resources(cfg).notes:
+        print(f"warning: {note}", file=sys.stderr)
     for d in ("shards", "_completions"):
         fs.create_dir(f"{root}/{d}", recursive=True)
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,

@@ -89,8 +89,31 @@ def wrap(text: str, width: Callable[[str], int], max_width: int,
     return out[:max_lines] if max_lines is not None else out
 
 
+# Corpora are meant as one sentence or paragraph per line. A longer line (a whole book on
+# one line) is cut into pieces: otherwise every draw re-tokenises megabytes and every
+# sample starts with the same words.
+MAX_LINE_CHARS = 1000
+_BREAK_AFTER = set(" 。！？；.!?;")
+
+
+def split_long(line: str, limit: int = MAX_LINE_CHARS) -> list[str]:
+    """``line`` cut into pieces of at most ``limit`` characters, each ending at a space or
+    sentence end in the second half of its window when there is one."""
+    pieces = []
+    while len(line) > limit:
+        cut = max((i + 1 for i in range(limit // 2, limit) if line[i] in _BREAK_AFTER), default=limit)
+        pieces.append(line[:cut].strip())
+        line = line[cut:].strip()
+    pieces.append(line)
+    return [p for p in pieces if p]
+
+
 class Corpus:
-    """Clean text lines of one language, sampled uniformly by line."""
+    """Clean text lines of one language, sampled uniformly by line.
+
+    ``notes`` holds warnings about the input worth showing the user once (the driver
+    prints them; workers load the same corpus silently).
+    """
 
     def __init__(self, lang: str, files: list[Path]):
         if not files:
@@ -98,6 +121,7 @@ class Corpus:
                              f"fetch` or set text.corpora.{lang}")
         self.lang, self.files = lang, [Path(f) for f in files]
         lines: list[str] = []
+        self.notes: list[str] = []
         for f in self.files:
             try:
                 raw = f.read_text(encoding="utf-8")
@@ -108,6 +132,13 @@ class Corpus:
             got = [c for c in (clean(x) for x in raw.splitlines()) if c]
             if not got:
                 raise ValueError(f"corpus file {f} has no usable lines")
+            long = [x for x in got if len(x) > MAX_LINE_CHARS]
+            if long:
+                got = [p for x in got for p in (split_long(x) if len(x) > MAX_LINE_CHARS else [x])]
+                self.notes.append(
+                    f"corpus file {f}: {len(long)} line(s) longer than {MAX_LINE_CHARS} characters "
+                    f"cut into pieces ({len(got)} lines now); one sentence or paragraph per line "
+                    f"gives more varied text")
             lines.extend(got)
         self.lines = lines
 

@@ -23,7 +23,8 @@ DEFAULTS: dict = {
         "max_image_pixels": 80_000_000,   # decompression-bomb guard for image files
         "html_width": 1280,          # viewport width for web pages
         "html_max_height": 8000,     # full-page screenshots are cut off here
-        "html_timeout_s": 30,
+        "html_timeout_s": 30,        # total budget per web page: launch, load, scripts and
+                                     # screenshot; past it the page is a web_page_timeout reject
         "files_per_partition": 1,    # a partition (the unit of resume) is this many input files
     },
     "crop": {

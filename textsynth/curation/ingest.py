@@ -155,19 +155,17 @@ def image_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
 
 
 def web_pages(url: str, cfg: dict) -> Iterator[Page | Reject]:
-    from textsynth.browser import chromium
+    from textsynth.curation.webshot import WebShotError, capture
 
     target = url if url.startswith(("http://", "https://")) else Path(url).resolve().as_uri()
     origin = {"file": url, "page": None, "viewport_width": cfg["html_width"]}
     try:
-        with chromium() as browser:
-            page = browser.new_page(viewport={"width": cfg["html_width"], "height": 800})
-            page.goto(target, timeout=cfg["html_timeout_s"] * 1000, wait_until="load")
-            height = min(cfg["html_max_height"],
-                         int(page.evaluate("document.documentElement.scrollHeight")))
-            png = page.screenshot(clip={"x": 0, "y": 0, "width": cfg["html_width"],
-                                        "height": max(1, height)}, full_page=True)
+        png = capture(target, cfg["html_width"], cfg["html_max_height"], cfg["html_timeout_s"])
         yield Page(load_image(png, cfg["max_image_pixels"]), origin)
+    except WebShotError as e:
+        yield Reject(e.reason, e.detail, origin)
+    except Reject as r:
+        yield Reject(r.reason, r.detail, origin)
     except Exception as e:
         yield Reject("unreadable_web_page", f"{type(e).__name__}: {str(e).splitlines()[0]}", origin)
 

@@ -322,4 +322,11 @@ def main_exit_code(result: CurateResult) -> int:
     if result.failed:
         print(f"error: {len(result.failed)} partition(s) failed: {sorted(result.failed)}", file=sys.stderr)
         return 1
+    s = result.stats
+    if s["kept"] == 0:  # filters reject most crops by design, but none kept means bad inputs
+        top = sorted(s["rejects"].items(), key=lambda kv: -kv[1])[:3]
+        reasons = ", ".join(f"{k} x{v}" for k, v in top) or "none recorded"
+        print(f"error: kept 0 crops from {s['inputs']} input(s) ({s['crops']} crops); "
+              f"top reject reasons: {reasons}", file=sys.stderr)
+        return 1
     return 0

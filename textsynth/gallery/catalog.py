@@ -80,11 +80,13 @@ class Dataset:
     root: Path
     shards: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest still loads
+    empty_shards: list[str] = field(default_factory=list)  # 0-sample shards (listed, no rows)
     stats: dict | None = None
     rejects: pa.Table | None = None                  # curate output: one row per reject
 
     def summary(self, rows: int) -> dict:
         return {"name": self.name, "rows": rows, "shards": len(self.shards), "errors": self.errors,
+                "empty_shards": self.empty_shards,
                 "rejects": 0 if self.rejects is None else self.rejects.num_rows}
 
 
@@ -102,7 +104,11 @@ def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def _read_index(path: Path) -> pa.Table:
+def _read_index(path: Path) -> pa.Table | None:
+    """The listing columns of one shard index; None for an empty (0-sample) shard."""
+    meta = pq.read_metadata(path)
+    if meta.num_rows == 0:  # a shard where every sample was skipped: empty, not broken
+        return None
     names = pq.read_schema(path).names
     if "key" not in names or "image" not in names:
         raise ValueError("not a shard index (no key/image columns)")
@@ -181,12 +187,15 @@ class Catalog:
                 continue
             try:
                 t = _read_index(path)
-                fonts = _fonts(t)
+                fonts = _fonts(t) if t is not None else None
             except Exception as e:  # noqa: BLE001 - any unreadable index is reported, not fatal
                 ds.errors.append(f"{path.name}: unreadable index ({type(e).__name__}: {e})")
                 continue
-            self._add_shard(name, path.stem, t, fonts)
             ds.shards.append(path.stem)
+            if t is None:
+                ds.empty_shards.append(path.stem)
+            else:
+                self._add_shard(name, path.stem, t, fonts)
         for path in sorted((root / "shards").glob("*.tar")):
             if path.stem not in ds.shards and ".tmp-" not in path.name and NAME_RE.match(path.stem):
                 ds.errors.append(f"{path.name}: no parquet index next to it, not listed")

@@ -32,6 +32,8 @@ from textsynth.gallery.tarstore import MemberError, TarStore
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/static/style.css": ("style.css", "text/css; charset=utf-8")}
+IDLE_TIMEOUT_S = 30   # a connection with no complete request for this long is closed
+LISTEN_BACKLOG = 1024  # http.server's default of 5 overflows under a burst of new connections
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -109,6 +111,9 @@ class Gallery:
                 "score_ranges": cat.score_ranges(), "total": cat.num_rows}
 
     def query(self, params) -> dict:
+        for name in params.get("dataset", []):  # same answer as /api/stats and /api/sample
+            if name not in self.catalog.datasets:
+                raise HttpError(404, f"no dataset {name!r}")
         filters, page, per_page = parse_query(params)
         try:
             return self.catalog.query(filters, page, per_page)
@@ -148,13 +153,24 @@ class Gallery:
         return data, IMAGE_TYPES.get(image.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
-def make_handler(gallery: Gallery, quiet: bool = False):
+def make_handler(gallery: Gallery, quiet: bool = False, idle_timeout: float = IDLE_TIMEOUT_S):
     api_json = {"/api/datasets": gallery.datasets, "/api/query": gallery.query,
                 "/api/sample": gallery.sample, "/api/stats": gallery.stats}
     api_bytes = {"/api/image": gallery.image, "/api/reject-image": gallery.reject_image}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "textsynth-gallery"
+        # Keep-alive (a browser fetches a page of thumbnails over a few connections), and a
+        # socket timeout so an idle or stalled client's thread ends instead of living forever.
+        protocol_version = "HTTP/1.1"
+        timeout = idle_timeout
+
+        def handle(self):
+            try:
+                super().handle()
+            except (ConnectionError, TimeoutError):
+                # the client went away (or went idle) mid-request: nothing to answer, not an error
+                self.close_connection = True
 
         def _send(self, status: int, body: bytes, ctype: str, cache: str = "no-store") -> None:
             self.send_response(status)
@@ -185,6 +201,8 @@ def make_handler(gallery: Gallery, quiet: bool = False):
                     raise HttpError(404, f"not found: {url.path}")
             except HttpError as e:
                 self._json(e.status, {"error": str(e)})
+            except (ConnectionError, TimeoutError):
+                raise  # the client is gone; handle() ends the connection quietly
             except Exception as e:  # noqa: BLE001 - one bad request must not stop the server
                 traceback.print_exc()
                 self._json(500, {"error": f"{type(e).__name__}: {e}"})
@@ -212,9 +230,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def make_server(dirs: list[str], host: str = "127.0.0.1", port: int = 8765,
-                quiet: bool = False) -> tuple[ThreadingHTTPServer, Gallery]:
+class GalleryServer(ThreadingHTTPServer):
+    """One thread per connection (daemon threads: Ctrl-C never waits for a slow client)."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request, client_address):
+        # socketserver prints a traceback for anything a handler raises; a client that
+        # disconnects or times out is routine, only a real bug deserves the traceback
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
+def make_server(dirs: list[str], host: str = "127.0.0.1", port: int = 8765, quiet: bool = False,
+                idle_timeout: float = IDLE_TIMEOUT_S) -> tuple[ThreadingHTTPServer, Gallery]:
     gallery = Gallery(dirs)
-    server = ThreadingHTTPServer((host, port), make_handler(gallery, quiet))
-    server.daemon_threads = True
-    return server, gallery
+    return GalleryServer((host, port), make_handler(gallery, quiet, idle_timeout)), gallery

@@ -230,6 +230,9 @@ async function renderStats(datasets) {
     try { s = await backend.stats(d.name); } catch (e) { card.append(el("div", {class: "err"}, e.message)); continue; }
     if (!s) continue;
     card.append(el("div", {}, `${s.dataset.rows.toLocaleString()} samples in ${s.dataset.shards} shards`));
+    const empty = d.empty_shards || [];
+    if (empty.length) card.append(el("div", {"data-testid": "empty-shards"},
+      `${empty.length} empty shard(s), every sample skipped (see job stats): ${empty.join(", ")}`));
     if (s.job_stats) card.append(el("details", {}, el("summary", {}, "job stats.json"), el("pre", {}, JSON.stringify(s.job_stats, null, 1))));
     for (const [f, counts] of Object.entries(s.counts)) {
       if (!Object.keys(counts).length) continue;
