@@ -24,6 +24,7 @@ if __name__ == "__main__":
     add_curate_args(parser)
     args = parser.parse_args()
     cfg = load_curate_config(args.config, seed=args.seed)
-    result = run(cfg, args.input, args.out, dataset=args.job, address=args.address)
+    result = run(cfg, args.input, args.out, dataset=args.job, address=args.address,
+                 task_timeout=args.task_timeout)
     print(summary(result, args.out))
     sys.exit(main_exit_code(result))

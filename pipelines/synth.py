@@ -22,6 +22,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     cfg = load_config(args.config, seed=args.seed)
     result = run(cfg, args.out, args.num_samples, args.samples_per_shard, job=args.job,
-                 address=args.address)
+                 address=args.address,
+                 task_timeout=args.task_timeout)
     print(summary(result, args.out))
     sys.exit(main_exit_code(result))

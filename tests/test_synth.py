@@ -212,3 +212,27 @@ def test_ctrl_c_is_a_message_not_a_traceback(assets, tmp_path):
     assert p.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted" in err
     assert list((out / "_completions").glob("*.json"))
+
+
+def test_a_hung_task_is_cancelled_and_reported(assets):
+    """Issue 13: no wait without a timeout. A task that never returns (a pathological input
+    stuck in a library call) is cancelled after task_timeout and reported as failed; the
+    other tasks of the job still finish."""
+    import ray
+
+    from textsynth.ray_driver import map_unordered
+
+    def work(item):
+        while item == "hangs":
+            time.sleep(1)
+        return item * 2
+
+    try:
+        t0 = time.monotonic()
+        got = {item: (result, error) for item, result, error in
+               map_unordered(work, ["a", "hangs", "b"], max_retries=0, task_timeout=10)}
+        assert got["a"] == ("aa", None) and got["b"] == ("bb", None)
+        assert got["hangs"][0] is None and "TimeoutError" in got["hangs"][1]
+        assert time.monotonic() - t0 < 60
+    finally:
+        ray.shutdown()

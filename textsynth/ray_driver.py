@@ -2,7 +2,9 @@
 
 ``init_ray`` connects to a cluster (``--address`` or ``RAY_ADDRESS``) or starts an embedded
 local Ray sized to this machine. ``map_unordered`` runs one task per item with retries and
-yields results as they finish. It keeps a bounded window of tasks in flight: waiting on every
+yields results as they finish; a task still running ``task_timeout`` seconds after it was
+submitted is cancelled and reported as failed, so a hung input (a pathological file, a
+stuck library call) can't hang the job. It keeps a bounded window of tasks in flight: waiting on every
 pending task at once makes each ``ray.wait`` O(pending) (5.9 ms per task at 32k tasks,
 BENCHMARKS.md), while a window of a few tasks per CPU keeps every worker busy.
 """
@@ -10,6 +12,7 @@ BENCHMARKS.md), while a window of a few tasks per CPU keeps every worker busy.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -34,31 +37,46 @@ def error_line(e: BaseException) -> str:
 
 
 def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None = None,
-                  max_retries: int = 2, window: int | None = None
-                  ) -> Iterator[tuple[Any, Any, str | None]]:
+                  max_retries: int = 2, window: int | None = None,
+                  task_timeout: float | None = None) -> Iterator[tuple[Any, Any, str | None]]:
     """Run ``fn(*args, item)`` as Ray tasks; yield ``(item, result, None)`` or
-    ``(item, None, error)`` per item in completion order, after Ray's retries."""
+    ``(item, None, error)`` per item in completion order, after Ray's retries.
+
+    ``task_timeout`` counts from submission (retries and the short wait in the window
+    included): a task past it is cancelled and yielded as an error."""
     ray = init_ray(address)
     task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(fn)
     arg_refs = [ray.put(a) for a in args]  # shipped to the object store once, not per task
     window = window or max(8, 4 * int(ray.cluster_resources().get("CPU", 1)))
     todo = iter(items)
     pending: dict = {}
+    submitted: dict = {}
 
     def top_up():
         for item in todo:
-            pending[task.remote(*arg_refs, item)] = item
+            ref = task.remote(*arg_refs, item)
+            pending[ref], submitted[ref] = item, time.monotonic()
             if len(pending) >= window:
                 return
 
     top_up()
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1)
+        wait = None if task_timeout is None else \
+            max(0.0, min(submitted.values()) + task_timeout - time.monotonic())
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # batch finished ones
         for ref in ready:
             item = pending.pop(ref)
+            del submitted[ref]
             try:
                 yield item, ray.get(ref), None
             except Exception as e:  # the task failed after its retries
                 yield item, None, error_line(e)
+        if task_timeout is not None:
+            now = time.monotonic()
+            for ref in [r for r in pending if now - submitted[r] >= task_timeout]:
+                ray.cancel(ref, force=True)  # kills the worker process running it
+                item = pending.pop(ref)
+                del submitted[ref]
+                yield item, None, f"TimeoutError: still running {task_timeout:g} s after submission; cancelled"
         top_up()

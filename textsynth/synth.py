@@ -72,7 +72,8 @@ def _write_text(fs, path: str, text: str) -> None:
 
 
 def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str = "synth",
-        address: str | None = None, max_retries: int = 2, progress: bool = True) -> JobResult:
+        address: str | None = None, max_retries: int = 2, progress: bool = True,
+        task_timeout: float | None = 3600) -> JobResult:
     """Run (or resume) a synthesis job into ``out``; see the module docstring."""
     from tqdm import tqdm
 
@@ -100,7 +101,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
                    desc=f"synth {job}")
         samples = sum(r["samples"] for r in records.values() if r)
         for spec, record, error in map_unordered(make_shard, todo, cfg, out, address=address,
-                                                 max_retries=max_retries):
+                                                 max_retries=max_retries, task_timeout=task_timeout):
             if error:
                 failed[spec.index] = error
             else:

@@ -241,7 +241,7 @@ class CurateResult:
 
 
 def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: str | None = None,
-        max_retries: int = 2, progress: bool = True) -> CurateResult:
+        max_retries: int = 2, progress: bool = True, task_timeout: float | None = 3600) -> CurateResult:
     """Run (or resume) a curation job over ``inputs`` into ``out``."""
     from tqdm import tqdm
 
@@ -268,7 +268,8 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
                    desc=f"curate {dataset}")
         kept = sum(r["candidates"] for r in records.values() if r)
         for part, record, error in map_unordered(curate_partition, todo, cfg, out, dataset,
-                                                 address=address, max_retries=max_retries):
+                                                 address=address, max_retries=max_retries,
+                                                 task_timeout=task_timeout):
             if error:
                 failed[part.index] = f"{error} (inputs: {', '.join(s.uri for s in part.sources)})"
             else:
