@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "synth_en_zh.yaml"
+from textsynth import paths
+
+DEFAULT_CONFIG = paths.packaged_config("synth_en_zh.yaml")
 
 DEFAULTS: dict = {
     "seed": 0,
@@ -176,7 +177,9 @@ def _check(cfg: dict) -> None:
 
 
 def read_yaml(path: Path) -> dict:
-    """A YAML config file's top-level mapping, or a ConfigError naming the file."""
+    """A YAML config file's top-level mapping, or a ConfigError naming the file. A path that
+    doesn't exist here but names a config shipped with textsynth reads that one."""
+    path = paths.config_path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:

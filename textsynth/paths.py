@@ -48,3 +48,30 @@ def models_dir() -> Path:
 
 def downloads_dir() -> Path:
     return home() / "downloads"
+
+
+# Files that ship inside the package (wheel or checkout): the default configs and the asset
+# manifests. In the repository they are links to pipelines/configs/, fonts/ and corpora/, so
+# those stay the one place to edit them; building the wheel copies their content.
+PACKAGED = Path(__file__).resolve().parent / "data"
+
+
+def packaged_config(name: str) -> Path:
+    """A config that ships with textsynth, e.g. ``packaged_config("synth_en_zh.yaml")``."""
+    return PACKAGED / "configs" / name
+
+
+def config_path(p: str | Path) -> Path:
+    """A config named in a command or another config: the path itself when it exists (or is
+    absolute), else the packaged config of that file name (``pipelines/configs/X.yaml``
+    names work from any directory and from an installed wheel)."""
+    path = Path(p)
+    if path.is_absolute() or path.exists():
+        return path
+    shipped = packaged_config(path.name)
+    return shipped if shipped.exists() else path
+
+
+def packaged_manifest(kind: str) -> Path:
+    """The asset manifest ``kind`` ("fonts" or "corpora")."""
+    return PACKAGED / f"{kind}-manifest.yaml"

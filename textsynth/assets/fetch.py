@@ -21,7 +21,6 @@ from textsynth import paths
 from textsynth.assets.packages import FetchError, download_deb, download_wheel, extract
 
 PROFILES = ("ci", "full")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 FONT_GLOBS = ["*.ttf", "*.otf", "*.ttc"]  # any font file in the package (fnmatch * spans "/")
 
 
@@ -41,13 +40,13 @@ class Item:
         return paths.home() / ".done" / f"{self.section}.{self.name}.json"
 
 
-def load_items(profile: str, root: Path = REPO_ROOT) -> list[Item]:
+def load_items(profile: str) -> list[Item]:
     """The manifest entries belonging to ``profile`` (``full`` includes ``ci``)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {PROFILES}")
     wanted = {"ci"} if profile == "ci" else {"ci", "full"}
-    fonts = yaml.safe_load((root / "fonts" / "manifest.yaml").read_text())
-    corpora = yaml.safe_load((root / "corpora" / "manifest.yaml").read_text())
+    fonts = yaml.safe_load(paths.packaged_manifest("fonts").read_text())
+    corpora = yaml.safe_load(paths.packaged_manifest("corpora").read_text())
     items = [
         Item("fonts", e["package"], f"debian:{e['package']}", FONT_GLOBS)
         for e in fonts["fonts"] if e["profile"] in wanted

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textsynth.config import REPO_ROOT, ConfigError, merge, read_yaml
+from textsynth import paths
+from textsynth.config import ConfigError, merge, read_yaml
 
-DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "curate_docs.yaml"
+DEFAULT_CONFIG = paths.packaged_config("curate_docs.yaml")
 
 DEFAULTS: dict = {
     "seed": 0,

@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from textsynth.config import REPO_ROOT, ConfigError, merge, read_yaml
+from textsynth import paths
+from textsynth.config import ConfigError, merge, read_yaml
 
-DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "ablation_cpu.yaml"
+DEFAULT_CONFIG = paths.packaged_config("ablation_cpu.yaml")
 
 DEFAULTS: dict = {
     "seed": 0,

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from textsynth import paths
 from textsynth.experiment.config import arm_runs, trainer_config
 from textsynth.experiment.splits import check_no_overlap, make_splits
 
@@ -82,14 +83,7 @@ def _synth_config(cfg: dict, section: dict, splits: dict, side: str, seed: int) 
     over.setdefault("background", {})["dirs"] = [splits["photos"][side]]
     over.setdefault("text", {})["corpora"] = {lang: [s[side]] for lang, s in splits["corpora"].items()}
     over["seed"] = seed
-    return load_config(_repo_path(cfg["synth"]["config"]), **over)
-
-
-def _repo_path(p: str) -> Path:
-    from textsynth.config import REPO_ROOT
-
-    path = Path(p)
-    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+    return load_config(paths.config_path(cfg["synth"]["config"]), **over)
 
 
 def _synth_job(scfg: dict, out: Path, n: int, per_shard: int, job: str, address) -> dict:
@@ -107,7 +101,7 @@ def _curate_job(cfg: dict, docs: str, out: Path, address) -> dict:
     from textsynth.curation.config import load_curate_config
     from textsynth.curation.job import run
 
-    ccfg = load_curate_config(_repo_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
+    ccfg = load_curate_config(paths.config_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
     result = run(ccfg, [docs], str(out), dataset="doc", address=address, progress=False)
     if result.failed:
         raise ExperimentError(f"curate job {out} failed partitions {sorted(result.failed)}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from textsynth import paths
 from textsynth.config import ConfigError, merge, read_yaml
 
 DEFAULTS: dict = {
@@ -76,8 +77,7 @@ STAGE_KEYS = {"name": str, "start": int, "mix": dict, "size_buckets": list,
               "bucket_sources": list, "resolution": int}
 BUCKETS = ("5-8", "9-12", "13-16", "17-20")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO_ROOT / "pipelines" / "configs" / "vae_f16c64_text_infusion.yaml"
+DEFAULT_CONFIG = paths.packaged_config("vae_f16c64_text_infusion.yaml")
 
 
 def _check_source(name: str, src) -> dict:
