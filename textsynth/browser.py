@@ -2,7 +2,7 @@
 
 Playwright drives the system Chromium (Debian package `chromium`); `playwright install`
 downloads browsers from a CDN and is neither needed nor possible offline. The flags keep a
-headless browser from phoning home and from needing a sandbox or a GPU (DESIGN §5).
+headless browser from phoning home and from needing a sandbox or a GPU.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def fontconfig_env() -> dict[str, str]:
 @contextmanager
 def chromium():
     """A headless Chromium browser, closed on exit. Playwright's launch() gives it a fresh
-    temporary profile (what DESIGN §5's fresh --user-data-dir asks for)."""
+    temporary profile (a fresh --user-data-dir)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:

@@ -148,7 +148,7 @@ def _check(cfg: dict) -> None:
     sz = cfg["size"]
     if not isinstance(sz["buckets"], dict) or not sz["buckets"]:
         raise ConfigError("size.buckets must map bucket names to [min_px, max_px]")
-    for b, rng in sz["buckets"].items():   # character sizes are 5-20 px (DESIGN of the engine)
+    for b, rng in sz["buckets"].items():   # character sizes are 5-20 px (the engine's range)
         _pair(f"size.buckets.{b}", rng, 5, 20, integer=True)
     for b in sz["bucket_probs"] if isinstance(sz["bucket_probs"], dict) else []:
         if b not in sz["buckets"]:

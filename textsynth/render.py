@@ -1,6 +1,6 @@
 """Rendering: recipe -> pixels + labels, a pure function of the recipe.
 
-Labels follow the sample contract (DESIGN §3): line boxes are the exact ink extent
+Labels follow the sample contract (docs/architecture.md §3): line boxes are the exact ink extent
 ``[x0, y0, x1, y1]`` with exclusive ends (pixel edges), measured from the glyph bitmaps
 actually drawn.
 """

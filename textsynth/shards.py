@@ -1,4 +1,4 @@
-"""Shards: the unit of distributed work and of output (DESIGN §2-3).
+"""Shards: the unit of distributed work and of output (docs/architecture.md §2-3).
 
 A :class:`ShardSpec` alone determines a shard's bytes. Writing is atomic: the tar and its
 parquet index go to temporary names and are renamed into place, and only then is the

@@ -1,4 +1,4 @@
-"""Corpus builders: documentation packages -> clean text lines for rendering (DESIGN §5).
+"""Corpus builders: documentation packages -> clean text lines for rendering (docs/architecture.md §1).
 
 ``build_corpus`` reads files of one *kind* (``html``, ``fortune``, ``man``, ``text``),
 extracts raw text lines, cleans every line (NFC, no control/zero-width chars, collapsed

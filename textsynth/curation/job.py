@@ -11,7 +11,7 @@ is published as ``shards/{dataset}-{index:06d}`` (tar + parquet + marker, as in 
 and ``rejects/{dataset}-{index:06d}.parquet`` (+ a tar of example crops). Phase 2 is a pure
 function of the phase-1 files, so it is simply redone on every run.
 
-Output (DESIGN §3): shards/, rejects/, _completions/, _work/, config.yaml, stats.json.
+Output (docs/architecture.md §3): shards/, rejects/, _completions/, _work/, config.yaml, stats.json.
 """
 
 from __future__ import annotations
