@@ -25,6 +25,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     cfg = load_curate_config(args.config, seed=args.seed)
     result = run(cfg, args.input, args.out, dataset=args.job, address=args.address,
-                 task_timeout=args.task_timeout)
+                 task_timeout=args.task_timeout, overwrite=args.overwrite)
     print(summary(result, args.out))
     sys.exit(main_exit_code(result))

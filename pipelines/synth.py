@@ -23,6 +23,6 @@ if __name__ == "__main__":
     cfg = load_config(args.config, seed=args.seed)
     result = run(cfg, args.out, args.num_samples, args.samples_per_shard, job=args.job,
                  address=args.address,
-                 task_timeout=args.task_timeout)
+                 task_timeout=args.task_timeout, overwrite=args.overwrite)
     print(summary(result, args.out))
     sys.exit(main_exit_code(result))

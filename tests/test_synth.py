@@ -236,3 +236,27 @@ def test_a_hung_task_is_cancelled_and_reported(assets):
         assert time.monotonic() - t0 < 60
     finally:
         ray.shutdown()
+
+
+def test_rerun_with_other_parameters_is_refused_unless_overwrite(reference, tmp_path):
+    """Issue 14.4: a smaller --num-samples left the old extra shards (verify said OK) and a
+    different --seed silently rewrote every shard."""
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(reference, out)
+    before = _shard_bytes(out)
+    proc = _synth(out, "--seed", "4")
+    assert proc.returncode == 2 and "holds the output of a different job (seed: 3 -> 4)" in proc.stderr
+    assert _shard_bytes(out) == before  # untouched
+    # what an older textsynth left behind: the config of a smaller rerun beside all 8 shards
+    cfg = (out / "config.yaml").read_text().replace("num_samples: 48", "num_samples: 24")
+    (out / "config.yaml").write_text(cfg)
+    bad = subprocess.run([str(BIN / "textsynth"), "verify", str(out)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "4 shard(s) not in this job's plan" in bad.stdout
+    small = ["--num-samples", "12", "--samples-per-shard", "6", "--seed", "3"]
+    proc = subprocess.run([str(BIN / "textsynth"), "synth", "--out", str(out), *small, "--overwrite"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(_shard_bytes(out)) == [f"synth-00000{i}.{x}" for i in (0, 1) for x in ("parquet", "tar")]
+    assert subprocess.run([str(BIN / "textsynth"), "verify", str(out)]).returncode == 0

@@ -87,7 +87,7 @@ def _cmd_synth(args) -> int:
 
     cfg = load_config(args.config, seed=args.seed)
     result = run(cfg, args.out, args.num_samples, args.samples_per_shard, job=args.job,
-                 address=args.address, task_timeout=args.task_timeout)
+                 address=args.address, task_timeout=args.task_timeout, overwrite=args.overwrite)
     print(summary(result, args.out))
     return main_exit_code(result)
 
@@ -111,7 +111,7 @@ def _cmd_curate(args) -> int:
 
     cfg = load_curate_config(args.config, seed=args.seed)
     result = run(cfg, args.input, args.out, dataset=args.job, address=args.address,
-                 task_timeout=args.task_timeout)
+                 task_timeout=args.task_timeout, overwrite=args.overwrite)
     print(summary(result, args.out))
     return main_exit_code(result)
 
@@ -258,6 +258,9 @@ def add_curate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output dir or URI (pyarrow filesystem, e.g. s3://...)")
     p.add_argument("--seed", type=int, help="random seed for crop sizes (default: the config's seed)")
     p.add_argument("--job", default="doc", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output of a different job (its shards are removed "
+                        "first); without it such a dir is refused, and the same job resumes")
     p.add_argument("--task-timeout", type=float, default=3600, metavar="S",
                    help="cancel a partition still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")
@@ -272,6 +275,9 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples-per-shard", type=int, default=1000, help="default 1000")
     p.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
     p.add_argument("--job", default="synth", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output of a different job (its shards are removed "
+                        "first); without it such a dir is refused, and the same job resumes")
     p.add_argument("--task-timeout", type=float, default=3600, metavar="S",
                    help="cancel a shard still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")

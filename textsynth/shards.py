@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import yaml
 
 from textsynth.generate import Stats, make_sample
 from textsynth.recipe import Skip
@@ -149,6 +150,41 @@ def atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     with fs.open_output_stream(tmp) as f:
         f.write(data)
     fs.move(tmp, path)
+
+
+def _differences(old, new, prefix: str = "") -> list[str]:
+    """Keys whose values differ between two plain-data configs, as readable lines."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+JOB_DIRS = ("shards", "_completions", "rejects", "_work")
+
+
+def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overwrite: bool) -> None:
+    """Make ``out`` this job's output: its ``config.yaml`` records the job's parameters. A dir
+    that holds a *different* job is refused (its shards would be mixed with ours, or silently
+    rewritten) unless ``overwrite``, which first removes everything the old job wrote."""
+    resolved = yaml.safe_load(yaml.safe_dump(resolved, allow_unicode=True))  # as read back
+    old = read_bytes(fs, f"{root}/config.yaml")
+    diff = _differences(yaml.safe_load(old) or {}, resolved) if old is not None else []
+    if diff and not overwrite:
+        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
+        raise ValueError(f"{out} holds the output of a different job ({'; '.join(diff[:4])}{more}); "
+                         f"rerun with the same parameters to resume it, choose another --out, "
+                         f"or add --overwrite to replace it")
+    if diff:
+        for d in JOB_DIRS:
+            if fs.get_file_info(f"{root}/{d}").type != pafs.FileType.NotFound:
+                fs.delete_dir(f"{root}/{d}")
+        for f in ("stats.json", "config.yaml"):
+            if fs.get_file_info(f"{root}/{f}").type != pafs.FileType.NotFound:
+                fs.delete_file(f"{root}/{f}")
+    fs.create_dir(root, recursive=True)
+    atomic_write(fs, f"{root}/config.yaml",
+                 yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True).encode())
 
 
 def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_bytes: bytes,

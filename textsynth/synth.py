@@ -16,11 +16,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-import yaml
 
 from textsynth.generate import Stats
 from textsynth.ray_driver import map_unordered
-from textsynth.shards import ShardSpec, filesystem, plan, read_completion, resolve_uri, write_shard
+from textsynth.shards import ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri, write_shard
 
 _WORKER_RESOURCES: dict[str, object] = {}
 
@@ -73,7 +72,7 @@ def _write_text(fs, path: str, text: str) -> None:
 
 def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str = "synth",
         address: str | None = None, max_retries: int = 2, progress: bool = True,
-        task_timeout: float | None = 3600) -> JobResult:
+        task_timeout: float | None = 3600, overwrite: bool = False) -> JobResult:
     """Run (or resume) a synthesis job into ``out``; see the module docstring."""
     from tqdm import tqdm
 
@@ -85,11 +84,11 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     # Fail fast on bad inputs (no fonts, empty corpus) before any work starts.
     for note in Resources(cfg).notes:
         print(f"warning: {note}", file=sys.stderr)
-    for d in ("shards", "_completions"):
-        fs.create_dir(f"{root}/{d}", recursive=True)
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
-    _write_text(fs, f"{root}/config.yaml", yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True))
+    claim_output(fs, root, out, resolved, overwrite)
+    for d in ("shards", "_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
 
     records = {s.index: read_completion(fs, root, s) for s in specs}
     todo = [s for s in specs if records[s.index] is None]

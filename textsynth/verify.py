@@ -2,7 +2,9 @@
 
 For each completion marker: the tar and parquet exist, their checksums match the marker,
 the tar reads to the end, its samples (key groups) equal the parquet's rows and the
-marker's count. Shards without a marker and stray temporary files are reported too.
+marker's count. Shards without a marker, stray temporary files, and shards a synth job's
+plan (from its ``config.yaml``) does not list — left by an earlier, larger run — are reported
+too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import tarfile
 
 import pyarrow.fs as pafs
 
-from textsynth.shards import filesystem, parquet_from_bytes, read_bytes
+import yaml
+
+from textsynth.shards import filesystem, parquet_from_bytes, plan, read_bytes
 
 
 def verify(out: str) -> list[str]:
@@ -59,6 +63,12 @@ def verify(out: str) -> list[str]:
         if not (len(keys) == rows == record["samples"]):
             problems.append(f"{name}: {len(keys)} samples in tar, {rows} index rows, "
                             f"{record['samples']} in marker")
+    planned = _planned(fs, root)
+    if planned is not None:
+        extra = sorted(set(names) - planned)
+        if extra:
+            problems.append(f"{len(extra)} shard(s) not in this job's plan (left by an earlier run "
+                            f"with other parameters): {', '.join(extra[:5])}")
     shards = fs.get_file_info(pafs.FileSelector(f"{root}/shards", allow_not_found=True))
     for info in shards:
         stem = info.base_name.rsplit(".", 1)[0]
@@ -67,3 +77,13 @@ def verify(out: str) -> list[str]:
         elif stem not in names:
             problems.append(f"{info.base_name}: no completion marker (unfinished shard)")
     return problems
+
+
+def _planned(fs, root: str) -> set[str] | None:
+    """Shard names a synth job's config.yaml plans; None for other outputs."""
+    data = read_bytes(fs, f"{root}/config.yaml")
+    job = (yaml.safe_load(data) or {}).get("job", {}) if data else {}
+    if not {"name", "num_samples", "samples_per_shard"} <= set(job):
+        return None
+    specs = plan(job["name"], job["num_samples"], job["samples_per_shard"], yaml.safe_load(data).get("seed", 0))
+    return {s.name for s in specs}

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
-from textsynth.shards import (atomic_write, filesystem, pack, parquet_from_bytes, publish, read_bytes,
+from textsynth.shards import (atomic_write, claim_output, filesystem, pack, parquet_from_bytes, publish, read_bytes,
                               resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
@@ -241,7 +240,8 @@ class CurateResult:
 
 
 def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: str | None = None,
-        max_retries: int = 2, progress: bool = True, task_timeout: float | None = 3600) -> CurateResult:
+        max_retries: int = 2, progress: bool = True, task_timeout: float | None = 3600,
+        overwrite: bool = False) -> CurateResult:
     """Run (or resume) a curation job over ``inputs`` into ``out``."""
     from tqdm import tqdm
 
@@ -252,11 +252,9 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     _check_ocr_models(cfg["ocr"])
     parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
     fs, root = filesystem(out)
+    claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": inputs}}, overwrite)
     for d in ("shards", "rejects", "_completions", "_work/_completions"):
         fs.create_dir(f"{root}/{d}", recursive=True)
-    resolved = {**cfg, "job": {"name": dataset, "inputs": inputs}}
-    atomic_write(fs, f"{root}/config.yaml",
-                 yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True).encode())
 
     records = {p.index: read_partition_marker(fs, root, cfg, p) for p in parts}
     todo = [p for p in parts if records[p.index] is None]
