@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the uploaded working dir
 
-from textsynth.cli import add_curate_args  # noqa: E402
+from textsynth.cli import add_curate_args, config_overrides  # noqa: E402
 from textsynth.curation.config import load_curate_config  # noqa: E402
 from textsynth.curation.job import main_exit_code, run, summary  # noqa: E402
 
@@ -23,8 +23,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_curate_args(parser)
     args = parser.parse_args()
-    cfg = load_curate_config(args.config, seed=args.seed)
+    cfg = load_curate_config(args.config, **config_overrides(args))
     result = run(cfg, args.input, args.out, dataset=args.job, address=args.address,
-                 task_timeout=args.task_timeout, overwrite=args.overwrite)
+                 task_timeout=args.task_timeout, overwrite=args.overwrite,
+                 num_cpus=args.num_cpus, progress=not args.quiet)
     print(summary(result, args.out))
     sys.exit(main_exit_code(result))

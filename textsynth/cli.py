@@ -39,7 +39,7 @@ def _cmd_render(args) -> int:
     from textsynth.render import encode
     from textsynth.resources import Resources
 
-    cfg = load_config(args.config, seed=args.seed)
+    cfg = load_config(args.config, **config_overrides(args))
     res = Resources(cfg)
     for note in res.notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -85,9 +85,10 @@ def _cmd_synth(args) -> int:
     from textsynth.config import load_config
     from textsynth.synth import main_exit_code, run, summary
 
-    cfg = load_config(args.config, seed=args.seed)
+    cfg = load_config(args.config, **config_overrides(args))
     result = run(cfg, args.out, args.num_samples, args.samples_per_shard, job=args.job,
-                 address=args.address, task_timeout=args.task_timeout, overwrite=args.overwrite)
+                 address=args.address, task_timeout=args.task_timeout, overwrite=args.overwrite,
+                 num_cpus=args.num_cpus, progress=not args.quiet)
     print(summary(result, args.out))
     return main_exit_code(result)
 
@@ -109,9 +110,10 @@ def _cmd_curate(args) -> int:
     from textsynth.curation.config import load_curate_config
     from textsynth.curation.job import main_exit_code, run, summary
 
-    cfg = load_curate_config(args.config, seed=args.seed)
+    cfg = load_curate_config(args.config, **config_overrides(args))
     result = run(cfg, args.input, args.out, dataset=args.job, address=args.address,
-                 task_timeout=args.task_timeout, overwrite=args.overwrite)
+                 task_timeout=args.task_timeout, overwrite=args.overwrite, num_cpus=args.num_cpus,
+                 progress=not args.quiet)
     print(summary(result, args.out))
     return main_exit_code(result)
 
@@ -257,7 +259,12 @@ def add_curate_args(p: argparse.ArgumentParser) -> None:
                         "http(s) URLs; each argument is one category for near-duplicate removal")
     p.add_argument("--out", required=True, help="output dir or URI (pyarrow filesystem, e.g. s3://...)")
     p.add_argument("--seed", type=int, help="random seed for crop sizes (default: the config's seed)")
+    p.add_argument("--num-cpus", type=positive_int, metavar="N",
+                   help="CPUs of the embedded local Ray (default: all of this machine's); "
+                        "ignored when connecting to a cluster")
+    add_set_arg(p)
     p.add_argument("--job", default="doc", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output of a different job (its shards are removed "
                         "first); without it such a dir is refused, and the same job resumes")
@@ -271,10 +278,15 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     """The synth job's arguments (shared with pipelines/synth.py)."""
     p.add_argument("--config", help="YAML config (default: pipelines/configs/synth_en_zh.yaml)")
     p.add_argument("--out", required=True, help="output dir or URI (pyarrow filesystem, e.g. s3://...)")
-    p.add_argument("--num-samples", type=int, default=1000, help="samples to make (default 1000)")
-    p.add_argument("--samples-per-shard", type=int, default=1000, help="default 1000")
+    p.add_argument("--num-samples", type=positive_int, default=1000, help="samples to make (default 1000)")
+    p.add_argument("--samples-per-shard", type=positive_int, default=1000, help="default 1000")
     p.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
+    p.add_argument("--num-cpus", type=positive_int, metavar="N",
+                   help="CPUs of the embedded local Ray (default: all of this machine's); "
+                        "ignored when connecting to a cluster")
+    add_set_arg(p)
     p.add_argument("--job", default="synth", help="dataset name: prefix of shard files and keys")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output of a different job (its shards are removed "
                         "first); without it such a dir is refused, and the same job resumes")
@@ -284,11 +296,41 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--num -1`` is refused before any work)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_set_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config key, value as YAML; repeatable, e.g. "
+                        "--set canvas.width=512 --set text.lang_probs='{en: 1.0}'")
+
+
+def config_overrides(args) -> dict:
+    """``--set`` values plus ``--seed``, as a nested dict for load_config/load_curate_config."""
+    from textsynth.config import parse_sets
+
+    over = parse_sets(getattr(args, "set", None))
+    if getattr(args, "seed", None) is not None:
+        over["seed"] = args.seed
+    return over
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="textsynth",
         description="Synthetic text-rendering data engine: render English/Chinese text at "
                     "5-20 px onto photos, curate real documents, pack webdataset shards.")
+    from textsynth import __version__
+
+    p.add_argument("--version", action="version", version=f"textsynth {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     assets = sub.add_parser("assets", help="fetch fonts, corpora, photos, documents, OCR models")
@@ -310,9 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "<key>.png + <key>.json per sample, contact_sheet.png and "
                                    "stats.json into --out.")
     r.add_argument("--config", help="YAML config (default: pipelines/configs/synth_en_zh.yaml)")
-    r.add_argument("--num", type=int, required=True, help="number of samples")
+    r.add_argument("--num", type=positive_int, required=True, help="number of samples")
     r.add_argument("--out", required=True, help="output directory")
     r.add_argument("--seed", type=int, help="random seed (default: the config's seed)")
+    add_set_arg(r)
     r.set_defaults(func=_cmd_render)
 
     sy = sub.add_parser("synth", help="sharded synthesis job on Ray (resumable, deterministic)",

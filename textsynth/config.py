@@ -198,3 +198,25 @@ def load_config(path: str | Path | None = None, **overrides) -> dict:
     cfg = merge(cfg, {k: v for k, v in overrides.items() if v is not None})
     _check(cfg)
     return cfg
+
+
+def parse_sets(sets: list[str] | None) -> dict:
+    """``["data.batch_size=16", "data.sources.synth.paths=[out/synth]"]`` -> a nested dict;
+    each value is read as YAML (numbers, lists, true/false, null)."""
+    out: dict = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set needs KEY=VALUE (e.g. data.batch_size=16), got {item!r}")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: value is not valid YAML: {e}") from None
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {p} is set twice")
+        node[leaf] = parsed
+    return out

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
-def init_ray(address: str | None):
+def init_ray(address: str | None, num_cpus: int | None = None):
     import ray
 
     if ray.is_initialized():
@@ -26,7 +26,7 @@ def init_ray(address: str | None):
     if address:
         ray.init(address=address, log_to_driver=False)
     else:  # an embedded single-machine cluster sized to this machine
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     return ray
 
 
@@ -38,13 +38,13 @@ def error_line(e: BaseException) -> str:
 
 def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None = None,
                   max_retries: int = 2, window: int | None = None,
-                  task_timeout: float | None = None) -> Iterator[tuple[Any, Any, str | None]]:
+                  task_timeout: float | None = None, num_cpus: int | None = None) -> Iterator[tuple[Any, Any, str | None]]:
     """Run ``fn(*args, item)`` as Ray tasks; yield ``(item, result, None)`` or
     ``(item, None, error)`` per item in completion order, after Ray's retries.
 
     ``task_timeout`` counts from submission (retries and the short wait in the window
     included): a task past it is cancelled and yielded as an error."""
-    ray = init_ray(address)
+    ray = init_ray(address, num_cpus)
     task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(fn)
     arg_refs = [ray.put(a) for a in args]  # shipped to the object store once, not per task
     window = window or max(8, 4 * int(ray.cluster_resources().get("CPU", 1)))

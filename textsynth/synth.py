@@ -72,7 +72,8 @@ def _write_text(fs, path: str, text: str) -> None:
 
 def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str = "synth",
         address: str | None = None, max_retries: int = 2, progress: bool = True,
-        task_timeout: float | None = 3600, overwrite: bool = False) -> JobResult:
+        task_timeout: float | None = 3600, overwrite: bool = False,
+        num_cpus: int | None = None) -> JobResult:
     """Run (or resume) a synthesis job into ``out``; see the module docstring."""
     from tqdm import tqdm
 
@@ -96,18 +97,23 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     t0 = time.perf_counter()
     failed: dict[int, str] = {}
     if todo:
-        bar = tqdm(total=len(specs), initial=done_before, unit="shard", disable=not progress,
-                   desc=f"synth {job}")
+        # Counts samples (planned per finished shard, so the total and ETA are exact); the
+        # postfix shows shards and how many samples were actually made (skips excluded).
+        bar = tqdm(total=num_samples, initial=sum(s.count for s in specs if records[s.index]),
+                   unit="sample", disable=not progress, desc=f"synth {job}")
         samples = sum(r["samples"] for r in records.values() if r)
+        shards_done = done_before
         for spec, record, error in map_unordered(make_shard, todo, cfg, out, address=address,
-                                                 max_retries=max_retries, task_timeout=task_timeout):
+                                                 max_retries=max_retries, task_timeout=task_timeout,
+                                                 num_cpus=num_cpus):
             if error:
                 failed[spec.index] = error
             else:
                 records[spec.index] = record
                 samples += record["samples"]
-            bar.update(1)
-            bar.set_postfix(samples=samples, rate=f"{samples / max(1e-9, time.perf_counter() - t0):.0f}/s")
+            shards_done += 1
+            bar.update(spec.count)
+            bar.set_postfix(made=samples, shards=f"{shards_done}/{len(specs)}")
         bar.close()
     wall = time.perf_counter() - t0
 

@@ -241,7 +241,7 @@ class CurateResult:
 
 def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: str | None = None,
         max_retries: int = 2, progress: bool = True, task_timeout: float | None = 3600,
-        overwrite: bool = False) -> CurateResult:
+        overwrite: bool = False, num_cpus: int | None = None) -> CurateResult:
     """Run (or resume) a curation job over ``inputs`` into ``out``."""
     from tqdm import tqdm
 
@@ -267,7 +267,7 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
         kept = sum(r["candidates"] for r in records.values() if r)
         for part, record, error in map_unordered(curate_partition, todo, cfg, out, dataset,
                                                  address=address, max_retries=max_retries,
-                                                 task_timeout=task_timeout):
+                                                 task_timeout=task_timeout, num_cpus=num_cpus):
             if error:
                 failed[part.index] = f"{error} (inputs: {', '.join(s.uri for s in part.sources)})"
             else:

@@ -15,7 +15,7 @@ import copy
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import ConfigError, merge, read_yaml
+from textsynth.config import ConfigError, merge, parse_sets, read_yaml  # noqa: F401 (parse_sets re-exported)
 
 DEFAULTS: dict = {
     "seed": 0,
@@ -203,28 +203,4 @@ def checked(cfg: dict) -> dict:
     """A config dict (e.g. built in code) merged over the defaults and checked."""
     out = merge(DEFAULTS, copy.deepcopy(cfg))
     _check(out)
-    return out
-
-
-def parse_sets(sets: list[str] | None) -> dict:
-    """``["data.batch_size=16", "data.sources.synth.paths=[out/synth]"]`` -> a nested dict;
-    each value is read as YAML (numbers, lists, true/false, null)."""
-    import yaml
-
-    out: dict = {}
-    for item in sets or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set needs KEY=VALUE (e.g. data.batch_size=16), got {item!r}")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {key}: value is not valid YAML: {e}") from None
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: {p} is set twice")
-        node[leaf] = parsed
     return out

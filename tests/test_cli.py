@@ -1,0 +1,38 @@
+"""CLI conventions (issue 14.6): --version, numbers checked before work, --set overrides."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _ts(*args, cwd=None):
+    return subprocess.run([str(BIN / "textsynth"), *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+
+
+def test_version_and_bad_numbers_are_refused_before_any_work(tmp_path):
+    from textsynth import __version__
+
+    assert _ts("--version").stdout.strip() == f"textsynth {__version__}"
+    for args in (["render", "--num", "-1"], ["synth", "--num-samples", "0"],
+                 ["synth", "--samples-per-shard", "x"], ["curate", "--input", "a", "--num-cpus", "0"]):
+        proc = _ts(*args, "--out", str(tmp_path / "o"))
+        assert proc.returncode == 2 and "error: argument" in proc.stderr, (args, proc.stderr)
+        assert not (tmp_path / "o").exists()
+
+
+def test_set_overrides_config_keys_and_names_a_bad_one(assets, tmp_path):
+    proc = _ts("render", "--num", "2", "--out", str(tmp_path / "r"), "--set", "canvas.width=128",
+               "--set", "text.lang_probs={en: 1.0}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((tmp_path / "r" / "render-000000.json").read_text())
+    assert meta["width"] == 128 and meta["lang"] == "en"
+    proc = _ts("render", "--num", "2", "--out", str(tmp_path / "r2"), "--set", "canvas.widht=128")
+    assert proc.returncode == 2 and "unknown config key 'canvas.widht'" in proc.stderr
+    proc = _ts("render", "--num", "2", "--out", str(tmp_path / "r3"), "--set", "canvas.width")
+    assert proc.returncode == 2 and "--set needs KEY=VALUE" in proc.stderr
