@@ -36,3 +36,19 @@ def test_set_overrides_config_keys_and_names_a_bad_one(assets, tmp_path):
     assert proc.returncode == 2 and "unknown config key 'canvas.widht'" in proc.stderr
     proc = _ts("render", "--num", "2", "--out", str(tmp_path / "r3"), "--set", "canvas.width")
     assert proc.returncode == 2 and "--set needs KEY=VALUE" in proc.stderr
+
+
+def test_a_missing_extra_names_the_pip_install(monkeypatch):
+    """Issue 14.2: optional parts fail with the extra to install, not a bare ImportError."""
+    import pytest
+
+    from textsynth.extras import MissingExtra
+    from textsynth.ocr import _import_paddleocr
+
+    monkeypatch.setitem(sys.modules, "paddleocr", None)  # import paddleocr -> ImportError
+    with pytest.raises(MissingExtra, match=r"pip install 'textsynth\[curate\]'"):
+        _import_paddleocr()
+    monkeypatch.setitem(sys.modules, "torch", None)
+    from textsynth.cli import main
+
+    assert main(["train", "--config", "x.yaml", "--out", "y"]) == 2

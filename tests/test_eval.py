@@ -45,6 +45,46 @@ def test_pixel_metrics_and_references():
         references.load("vae-f16")
 
 
+def test_ssim_and_edit_distance_match_their_references(res_images):
+    """Issue 14.8: SSIM equals scikit-image's (gaussian, sigma 1.5) to 1e-4 on rendered
+    text images and their degraded copies (the eval calibration's references); the edit
+    distance equals a plain dynamic-programming Levenshtein."""
+    from skimage.metrics import structural_similarity
+
+    from textsynth.metrics import levenshtein
+
+    for img in res_images:
+        for spec in ("bicubic-f8", "jpeg-q20", "jpeg-q90", "grey"):
+            out = references.load(spec)(img)
+            ref = structural_similarity(img, out, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False, data_range=255, channel_axis=2)
+            assert ssim(img, out) == pytest.approx(ref, abs=1e-4), spec
+
+    def dp(a, b):
+        prev = list(range(len(b) + 1))
+        for i, ca in enumerate(a, 1):
+            cur = [i]
+            for j, cb in enumerate(b, 1):
+                cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+            prev = cur
+        return prev[-1]
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = "".join(rng.choice(list("ab中文 x"), int(rng.integers(0, 12))))
+        b = "".join(rng.choice(list("ab中文 x"), int(rng.integers(0, 12))))
+        assert levenshtein(a, b) == dp(a, b), (a, b)
+
+
+@pytest.fixture(scope="module")
+def res_images(assets):
+    from textsynth.config import load_config
+    from textsynth.generate import Stats, make_sample
+    from textsynth.resources import Resources
+
+    res = Resources(load_config(None, seed=11))
+    return [make_sample(res, 11, i, Stats())[0] for i in range(4)]
+
+
 def test_char_count_filter_and_ngram_dedup_on_constructed_cases():
     assert bench.char_range_ok(200, "zh") and bench.char_range_ok(600, "zh")
     assert not bench.char_range_ok(199, "zh") and not bench.char_range_ok(601, "zh")

@@ -181,6 +181,9 @@ def _cmd_gallery(args) -> int:
 
 
 def _cmd_train(args) -> int:
+    from textsynth.extras import require
+
+    require("torch", "the VAE trainer")
     from textsynth.vae.config import load_train_config, parse_sets
     from textsynth.vae.train import run, summary_line
 
@@ -200,6 +203,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_experiment(args) -> int:
+    from textsynth.extras import require
+
+    require("torch", "the experiment's training stage")
     from textsynth.experiment import load_experiment_config, run
     from textsynth.vae.train import setup_logging
 
@@ -458,10 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from textsynth.config import ConfigError
+    from textsynth.extras import MissingExtra
 
     try:
         return args.func(args)
-    except (ConfigError, ValueError, OSError) as e:
+    except (ConfigError, ValueError, OSError, MissingExtra) as e:
         # bad input or an unusable path (an --out that is a file, a read-only filesystem,
         # a missing input): the message names it; no traceback
         print(f"error: {e}", file=sys.stderr)

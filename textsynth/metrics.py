@@ -4,28 +4,10 @@ from __future__ import annotations
 
 
 def levenshtein(a: str, b: str) -> int:
-    """Character edit distance (insert, delete, substitute; each costs 1)."""
-    # Shared prefix/suffix cost nothing; OCR outputs of an image and its reconstruction
-    # mostly agree, so this usually leaves little for the O(len*len) DP.
-    start = 0
-    while start < len(a) and start < len(b) and a[start] == b[start]:
-        start += 1
-    end_a, end_b = len(a), len(b)
-    while end_a > start and end_b > start and a[end_a - 1] == b[end_b - 1]:
-        end_a -= 1
-        end_b -= 1
-    a, b = a[start:end_a], b[start:end_b]
-    if len(a) < len(b):
-        a, b = b, a  # rows as long as the shorter string
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        left = i
-        for j, cb in enumerate(b):
-            left = min(prev[j + 1] + 1, left + 1, prev[j] + (ca != cb))
-            cur.append(left)
-        prev = cur
-    return prev[-1]
+    """Character edit distance (insert, delete, substitute; each costs 1), by RapidFuzz."""
+    from rapidfuzz.distance import Levenshtein
+
+    return Levenshtein.distance(a, b)
 
 
 def ned(pred: str, gt: str) -> float:
@@ -45,20 +27,26 @@ def psnr(a, b) -> float:
 
 
 def ssim(a, b) -> float:
-    """Structural similarity (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5,
-    K1 0.01, K2 0.03, on the 0-255 range, averaged over channels."""
+    """Structural similarity (Wang et al. 2004) as scikit-image computes it with
+    ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255``:
+    11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03, mirrored borders, the mean taken
+    over the pixels at least 5 px from the edge, averaged over channels. Equal to
+    ``skimage.metrics.structural_similarity`` within 1e-4 (tests/test_eval.py); OpenCV's
+    separable blur makes it ~10x faster."""
     import cv2
     import numpy as np
 
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     a = a.astype(np.float64).reshape(a.shape[0], a.shape[1], -1)
     b = b.astype(np.float64).reshape(b.shape[0], b.shape[1], -1)
+    pad = 5  # (window - 1) // 2: skimage leaves out the border where the window is mirrored
     out = []
     for ch in range(a.shape[2]):
         x, y = a[:, :, ch], b[:, :, ch]
-        blur = lambda im: cv2.GaussianBlur(im, (11, 11), 1.5)  # noqa: E731
+        blur = lambda im: cv2.GaussianBlur(im, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
         mx, my = blur(x), blur(y)
         vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
         m = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        out.append(float(m.mean()))
+        inner = m[pad:-pad, pad:-pad] if min(m.shape) > 2 * pad else m
+        out.append(float(inner.mean()))
     return float(np.mean(out))

@@ -140,7 +140,9 @@ def _import_paddleocr():
     # the model hosters, and keep PaddleX's cache (~/.paddlex by default) in our cache.
     os.environ.setdefault("PADDLE_PDX_DISABLE_MODEL_SOURCE_CHECK", "True")
     os.environ.setdefault("PADDLE_PDX_CACHE_HOME", str(paths.home() / "paddlex"))
-    import paddleocr
+    from textsynth.extras import require
+
+    paddleocr = require("paddleocr", "OCR (curate, bench build, eval)")
 
     # paddlex sets its own logger to INFO at import and logs every model creation.
     logging.getLogger("paddlex").setLevel(logging.WARNING)

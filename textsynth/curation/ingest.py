@@ -101,7 +101,9 @@ def parse_ranges(spec: str, n: int) -> list[int]:
 
 
 def pdf_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
-    import pypdfium2 as pdfium
+    from textsynth.extras import require
+
+    pdfium = require("pypdfium2", "reading PDFs")
 
     origin = {"file": path}
     try:

@@ -88,7 +88,9 @@ def _window(x: float, y: float, w: int, h: int) -> tuple[int, int] | None:
 
 def pdf_candidates(path: str, category: str, max_pages: int, log, min_block_chars: int = 0,
                    counts: Counter | None = None) -> list[Candidate]:
-    import pypdfium2 as pdfium
+    from textsynth.extras import require
+
+    pdfium = require("pypdfium2", "reading PDFs")
 
     out = []
     try:
