@@ -119,6 +119,9 @@ def _cmd_curate(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from textsynth.extras import check
+
+    check("paddleocr", purpose="textsynth eval (OCR)")
     from textsynth.evaluation.run import evaluate
 
     out = args.out or str(Path("out") / "eval" / f"{Path(args.bench).name}--{Path(args.model).name}")
@@ -139,6 +142,9 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_bench_build(args) -> int:
+    from textsynth.extras import check
+
+    check("paddleocr", "pypdfium2", purpose="textsynth bench build (OCR, PDFs)")
     from textsynth.evaluation.bench import build
 
     stats = build(args.input, args.out, max_pages=args.max_pages, max_candidates=args.max_candidates,

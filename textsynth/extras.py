@@ -21,12 +21,25 @@ class MissingExtra(RuntimeError):
     """A package of an optional part is not installed; the message names the extra."""
 
 
+def _missing(module: str, purpose: str, detail: str) -> MissingExtra:
+    top = module.split(".")[0]
+    return MissingExtra(f"{purpose} needs {top}, which is not installed: "
+                        f"pip install 'textsynth[{EXTRA_OF.get(top, 'all')}]' ({detail})")
+
+
+def check(*modules: str, purpose: str) -> None:
+    """Fail fast, before a job starts workers, when a needed package is absent (without
+    importing it: paddleocr alone takes seconds to import)."""
+    from importlib.util import find_spec
+
+    for module in modules:
+        if find_spec(module) is None:
+            raise _missing(module, purpose, f"no module named {module!r}")
+
+
 def require(module: str, purpose: str):
     """Import ``module`` or raise MissingExtra naming ``pip install 'textsynth[EXTRA]'``."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        top = module.split(".")[0]
-        extra = EXTRA_OF.get(top, "all")
-        raise MissingExtra(f"{purpose} needs {top}, which is not installed: "
-                           f"pip install 'textsynth[{extra}]' ({e})") from None
+        raise _missing(module, purpose, str(e)) from None
