@@ -45,7 +45,7 @@ def make_index(out: Path, rows: int, per_shard: int) -> dict:
     from textsynth.generate import Stats, make_sample
     from textsynth.recipe import Skip
     from textsynth.resources import Resources
-    from textsynth.shards import _flat_row
+    from textsynth.shards import index_row
 
     res = Resources(load_config(None, seed=7))
     metas, i = [], 0
@@ -55,7 +55,7 @@ def make_index(out: Path, rows: int, per_shard: int) -> dict:
         except Skip:
             pass
         i += 1
-    base = [_flat_row("k", m, "k.png", 512, 1000) for m in metas]
+    base = [index_row("k", m, "k.png", 512, 1000) for m in metas]
     (out / "shards").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for s in range(rows // per_shard):

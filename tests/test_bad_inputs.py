@@ -206,7 +206,7 @@ CASES = [
          ["size.buckets.x[0]"]),
     Case("max-image-pixels-negative", "2", config_value({"background": {"max_image_pixels": -1}}), 2,
          ["background.max_image_pixels"]),
-    Case("out-is-a-regular-file", "6", out_is_a_file, 2, ["error:", "'{out}/shards'"]),
+    Case("out-is-a-regular-file", "6", out_is_a_file, 2, ["error:", "'{out}"]),
     Case("looping-web-page-beside-good", "7", looping_web_page_beside_good, 0,
          ["web_page_timeout"], curate_kept_good_and_rejected("web_page_timeout", "loop.html"), timeout=180),
     Case("nothing-curatable-kept", "2", nothing_curatable, 1, ["kept 0 crops", "unreadable_image"]),
@@ -219,7 +219,7 @@ def _half_written(out: Path) -> list[str]:
     shards = out / "shards"
     if shards.is_dir():
         for tar in shards.glob("*.tar"):
-            if not tar.with_suffix(".parquet").exists():
+            if not (out / "index" / f"{tar.stem}.parquet").exists():
                 bad.append(f"{tar.name} without its index")
             if not (out / "_completions" / f"{tar.stem}.json").exists() and (out / "_completions").is_dir() \
                     and tar.stem.startswith("synth"):

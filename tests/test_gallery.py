@@ -47,7 +47,7 @@ def broken(synth_out, tmp_path_factory):
     """A copy with an unreadable index (shard 0) and a truncated tar (shard 1)."""
     out = tmp_path_factory.mktemp("gallery") / "broken"
     shutil.copytree(synth_out, out)
-    (out / "shards" / "synth-000000.parquet").write_bytes(b"PAR1 this is not parquet")
+    (out / "index" / "synth-000000.parquet").write_bytes(b"PAR1 this is not parquet")
     tar = out / "shards" / "synth-000001.tar"
     tar.write_bytes(tar.read_bytes()[:4096])
     return out
@@ -82,8 +82,8 @@ def _items(base: str, query: str) -> dict:
 
 def test_query_filters_and_faceted_counts(synth_out, curated):
     cat = Catalog([str(synth_out), str(curated[0])])
-    rows = pq.read_table(synth_out / "shards" / "synth-000000.parquet").num_rows + \
-        pq.read_table(synth_out / "shards" / "synth-000001.parquet").num_rows
+    rows = pq.read_table(synth_out / "index" / "synth-000000.parquet").num_rows + \
+        pq.read_table(synth_out / "index" / "synth-000001.parquet").num_rows
     assert cat.rows_of("synth") == rows
     everything = cat.query({}, per_page=500)
     assert everything["total"] == cat.num_rows == rows + cat.rows_of(curated[0].name)
@@ -95,7 +95,7 @@ def test_query_filters_and_faceted_counts(synth_out, curated):
     assert sum(zh["counts"]["source"].values()) == zh["total"]
     doc = cat.query({"source": ["doc"], "scores": {"score_ocr_chars": (200, None)}}, per_page=500)
     assert doc["total"] > 0 and all(it["source"] == "doc" for it in doc["items"])
-    chars = [r["score_ocr_chars"] for p in sorted((curated[0] / "shards").glob("*.parquet"))
+    chars = [r["score_ocr_chars"] for p in sorted((curated[0] / "index").glob("*.parquet"))
              for r in pq.read_table(p).to_pylist()]
     assert doc["total"] == sum(v >= 200 for v in chars)
     font = next(iter(everything["counts"]["font"]))
@@ -156,7 +156,7 @@ def test_malformed_dataset_reports_its_error_and_the_rest_works(served, synth_ou
     assert by_name["synth"]["errors"] == [] and by_name["synth"]["rows"] > 0
     assert any("synth-000000.parquet: unreadable index" in e for e in by_name["broken"]["errors"])
     # shard 1's index is intact, so its rows are listed; its tar is truncated
-    assert by_name["broken"]["rows"] == pq.read_table(synth_out / "shards" / "synth-000001.parquet").num_rows
+    assert by_name["broken"]["rows"] == pq.read_table(synth_out / "index" / "synth-000001.parquet").num_rows
     key = _items(base, "dataset=broken&per_page=1")["items"][0]["key"]
     status, body = _get(f"{base}/api/image?dataset=broken&shard=synth-000001&key={key}")
     assert status == 500 and b"synth-000001.tar" in body
@@ -315,7 +315,7 @@ def test_burst_disconnects_idle_clients_and_empty_shards(synth_out, tmp_path):
     shutil.copytree(synth_out, data)
     tar, index = pack([])
     (data / "shards" / "synth-000002.tar").write_bytes(tar)
-    (data / "shards" / "synth-000002.parquet").write_bytes(index)
+    (data / "index" / "synth-000002.parquet").write_bytes(index)
     exe = str(Path(sys.executable).parent / "textsynth")
     proc = subprocess.Popen([exe, "gallery", str(data), "--port", "0", "--idle-timeout", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -50,7 +50,9 @@ def _cmd_render(args) -> int:
     index = 0
     # Bounded: with inputs that never yield a sample (only bad photos, say) this must end.
     max_index = 20 * args.num + 100
-    with tqdm(total=args.num, desc="render", unit="img") as bar:
+    # metadata.jsonl: the folder loads with Hugging Face's `imagefolder` (file_name -> image)
+    listing = open(out / "metadata.jsonl", "w", encoding="utf-8")
+    with listing, tqdm(total=args.num, desc="render", unit="img") as bar:
         while stats.samples < args.num and index < max_index:
             try:
                 img, meta = make_sample(res, cfg["seed"], index, stats)
@@ -61,6 +63,9 @@ def _cmd_render(args) -> int:
             (out / f"{key}.{fmt}").write_bytes(
                 encode(img, fmt, cfg["output"]["png_level"], cfg["output"]["jpeg_quality"]))
             (out / f"{key}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1))
+            row = {k: meta[k] for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")}
+            row["lines"] = [{k: ln[k] for k in ("text", "bbox", "font", "px")} for ln in meta["lines"]]
+            listing.write(json.dumps({"file_name": f"{key}.{fmt}", **row}, ensure_ascii=False) + "\n")
             images.append(img)
             index += 1
             bar.update(1)

@@ -60,25 +60,64 @@ def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     return tar.offset - -(-len(data) // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE  # data ends padded
 
 
+# One index schema for every output (synth, curate, bench): same columns, types and order,
+# so pyarrow, pandas, duckdb and `datasets` read several outputs as one table. Nested
+# metadata is typed (lines, origin, scores); the recipe stays JSON (its shape follows the
+# renderer's layout code). ``score_*`` repeat the scores flat, for filters and the gallery.
+SCORES = ("min_contrast", "ocr_chars", "ocr_lines", "chars_per_mpx", "ink_frac", "text_frac",
+          "sharpness", "laplacian_var", "tenengrad", "blockiness")
+_INTS = pa.list_(pa.int32())
+LINE = pa.struct([("text", pa.string()), ("bbox", _INTS), ("font", pa.string()),
+                  ("px", pa.float64()), ("score", pa.float64())])
+ORIGIN = pa.struct([("file", pa.string()), ("page", pa.int32()), ("box", _INTS),
+                    ("category", pa.string()), ("dpi", pa.float64()), ("scale", pa.float64()),
+                    ("viewport_width", pa.int32()), ("background", pa.string()),
+                    ("crop", _INTS), ("color", _INTS)])
+INDEX_SCHEMA = pa.schema(
+    [("key", pa.string()), ("image", pa.string()), ("image_offset", pa.int64()),
+     ("image_size", pa.int64()), ("source", pa.string()), ("lang", pa.string()),
+     ("width", pa.int32()), ("height", pa.int32()), ("text", pa.string()),
+     ("char_px", pa.float64()), ("size_bucket", pa.string()), ("num_lines", pa.int32()),
+     ("fonts", pa.list_(pa.string())), ("lines", pa.list_(LINE)), ("origin", ORIGIN),
+     ("scores", pa.struct([(k, pa.float64()) for k in SCORES])),
+     *[(f"score_{k}", pa.float64()) for k in SCORES], ("recipe", pa.string())])
+_TOP = {"source", "lang", "width", "height", "text", "char_px", "size_bucket", "lines", "origin",
+        "scores", "recipe"}
+
+
 def fonts_of(lines: list[dict]) -> list[str]:
     """The distinct faces a sample's lines are drawn with (none for OCR'd doc lines)."""
     return sorted({ln["font"] for ln in lines if ln.get("font")})
 
 
-def _flat_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
-    """One parquet row: key, image member and where its bytes sit in the tar (so readers such
-    as the gallery can seek straight to them), flattened scalars, JSON for nested fields."""
-    row = {"key": key, "image": image_name, "image_offset": image_offset, "image_size": image_size}
-    for k, v in meta.items():
-        if isinstance(v, (dict, list)):
-            row[k] = json.dumps(v, ensure_ascii=False, sort_keys=True)
-        else:
-            row[k] = v
-    for k, v in meta.get("scores", {}).items():
-        row[f"score_{k}"] = v
-    row["num_lines"] = len(meta.get("lines", []))
-    row["fonts"] = fonts_of(meta.get("lines") or [])
-    return row
+def _fields(value: dict | None, struct: pa.StructType, what: str) -> dict | None:
+    if value is None:
+        return None
+    unknown = set(value) - {f.name for f in struct}
+    if unknown:
+        raise ValueError(f"{what} has fields the index schema lacks: {sorted(unknown)} "
+                         f"(add them to textsynth.shards.INDEX_SCHEMA)")
+    return value
+
+
+def index_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
+    """One index row: key, image member and where its bytes sit in the tar (so readers such
+    as the gallery can seek straight to them), and the metadata in INDEX_SCHEMA's types."""
+    unknown = set(meta) - _TOP
+    if unknown:
+        raise ValueError(f"sample metadata has keys the index schema lacks: {sorted(unknown)}")
+    lines = meta.get("lines") or []
+    scores = _fields(meta.get("scores") or {}, INDEX_SCHEMA.field("scores").type, "scores")
+    return {
+        "key": key, "image": image_name, "image_offset": image_offset, "image_size": image_size,
+        **{k: meta.get(k) for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")},
+        "num_lines": len(lines), "fonts": fonts_of(lines),
+        "lines": [_fields({k: v for k, v in ln.items() if k != "chars"}, LINE, "a line")
+                  for ln in lines],   # per-character boxes stay in the tar's JSON
+        "origin": _fields(meta.get("origin"), ORIGIN, "origin"),
+        "scores": scores, **{f"score_{k}": scores.get(k) for k in SCORES},
+        "recipe": json.dumps(meta["recipe"], sort_keys=True) if meta.get("recipe") else None,
+    }
 
 
 def pack(samples) -> tuple[bytes, bytes]:
@@ -90,10 +129,9 @@ def pack(samples) -> tuple[bytes, bytes]:
             offset = tar_member(tar, image_name, image_bytes)
             tar_member(tar, f"{key}.json",
                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
-            rows.append(_flat_row(key, meta, image_name, offset, len(image_bytes)))
+            rows.append(index_row(key, meta, image_name, offset, len(image_bytes)))
     pq_buf = io.BytesIO()
-    table = pa.Table.from_pylist(rows) if rows else pa.table({"key": pa.array([], pa.string())})
-    pq.write_table(table, pq_buf, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA), pq_buf, compression="zstd")
     return tar_buf.getvalue(), pq_buf.getvalue()
 
 
@@ -129,6 +167,44 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(resolve_uri(uri))
 
 
+INDEX_DIR = "index"  # apart from the tars, so a folder of parquet reads without flags
+
+
+def index_path(root: str, name: str) -> str:
+    return f"{root}/{INDEX_DIR}/{name}.parquet"
+
+
+def write_manifest(fs: pafs.FileSystem, root: str, title: str) -> dict:
+    """``shards.json`` (wids-style shard list with per-shard sample counts, from the
+    completion markers) and a dataset card ``README.md`` whose front matter points the
+    Hugging Face loaders at the tars. Written by the job's driver after its shards."""
+    infos = fs.get_file_info(pafs.FileSelector(f"{root}/_completions", allow_not_found=True))
+    shards = []
+    for info in sorted(infos, key=lambda i: i.base_name):
+        if info.base_name.endswith(".json"):
+            record = json.loads(read_bytes(fs, info.path))
+            shards.append({"url": f"shards/{info.base_name[:-5]}.tar", "nsamples": record["samples"]})
+    manifest = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": title,
+                "shardlist": shards}
+    atomic_write(fs, f"{root}/shards.json", json.dumps(manifest, indent=1).encode())
+    total = sum(s["nsamples"] for s in shards)
+    # The shards are listed one by one, leaving out empty ones (every sample skipped or
+    # rejected): the Hugging Face webdataset loader fails on a tar with no samples.
+    listed = "".join(f"    - {s['url']}\n" for s in shards if s["nsamples"]) or "    - shards/*.tar\n"
+    card = (f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+            f"    path:\n{listed}---\n\n"
+            f"# {title}\n\nA textsynth output: {total} samples in {len(shards)} webdataset shards "
+            f"(`shards/*.tar`: `KEY.png` + `KEY.json` per sample) with one parquet index per "
+            f"shard (`{INDEX_DIR}/*.parquet`, metadata only, one row per sample) and "
+            f"`shards.json` (shard list with sample counts). `config.yaml` is the config that "
+            f"made it, `stats.json` the counts by reason.\n\n"
+            f"```python\nfrom datasets import load_dataset\n"
+            f"images = load_dataset(\"path/to/this/dir\")            # pixels + JSON metadata\n"
+            f"index = load_dataset(\"path/to/this/dir/{INDEX_DIR}\")     # metadata only\n```\n")
+    atomic_write(fs, f"{root}/README.md", card.encode())
+    return manifest
+
+
 def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
     """The file's bytes, or None when it is missing or unreadable."""
     try:
@@ -160,7 +236,7 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-JOB_DIRS = ("shards", "_completions", "rejects", "_work")
+JOB_DIRS = ("shards", "index", "_completions", "rejects", "_work")
 
 
 def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overwrite: bool) -> None:
@@ -179,7 +255,7 @@ def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overw
         for d in JOB_DIRS:
             if fs.get_file_info(f"{root}/{d}").type != pafs.FileType.NotFound:
                 fs.delete_dir(f"{root}/{d}")
-        for f in ("stats.json", "config.yaml"):
+        for f in ("stats.json", "config.yaml", "shards.json", "README.md"):
             if fs.get_file_info(f"{root}/{f}").type != pafs.FileType.NotFound:
                 fs.delete_file(f"{root}/{f}")
     fs.create_dir(root, recursive=True)
@@ -189,10 +265,12 @@ def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overw
 
 def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_bytes: bytes,
             samples: int, **record) -> dict:
-    """Write ``shards/{name}.tar`` and ``.parquet`` atomically, then the completion marker
-    holding their checksums and ``record``; returns the marker's record."""
+    """Write ``shards/{name}.tar`` and ``index/{name}.parquet`` atomically, then the
+    completion marker holding their checksums and ``record``; returns the marker's record."""
+    for d in ("shards", INDEX_DIR, "_completions"):
+        fs.create_dir(f"{root}/{d}", recursive=True)
     atomic_write(fs, f"{root}/shards/{name}.tar", tar_bytes)
-    atomic_write(fs, f"{root}/shards/{name}.parquet", pq_bytes)
+    atomic_write(fs, index_path(root, name), pq_bytes)
     record = {
         **record,
         "samples": samples,
@@ -222,9 +300,10 @@ def read_completion(fs: pafs.FileSystem, root: str, spec: ShardSpec) -> dict | N
         return None
     if record.get("spec") != asdict(spec):
         return None  # a different job wrote this name: redo it
-    for suffix, key in (("tar", "tar_sha256"), ("parquet", "parquet_sha256")):
+    for path, key in ((f"{root}/shards/{spec.name}.tar", "tar_sha256"),
+                      (index_path(root, spec.name), "parquet_sha256")):
         try:
-            with fs.open_input_stream(f"{root}/shards/{spec.name}.{suffix}") as f:
+            with fs.open_input_stream(path) as f:
                 if hashlib.sha256(f.read()).hexdigest() != record[key]:
                     return None
         except (FileNotFoundError, OSError):

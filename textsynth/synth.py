@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from textsynth.generate import Stats
 from textsynth.ray_driver import map_unordered
-from textsynth.shards import ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri, write_shard
+from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
+                              write_manifest, write_shard)
 
 _WORKER_RESOURCES: dict[str, object] = {}
 
@@ -88,7 +89,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
     claim_output(fs, root, out, resolved, overwrite)
-    for d in ("shards", "_completions"):
+    for d in ("shards", "index", "_completions"):
         fs.create_dir(f"{root}/{d}", recursive=True)
 
     records = {s.index: read_completion(fs, root, s) for s in specs}
@@ -133,6 +134,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
                    "samples_per_s": round(new_samples / wall, 2) if wall > 0 else None},
     }
     _write_text(fs, f"{root}/stats.json", json.dumps(stats, indent=1))
+    write_manifest(fs, root, job)
     return JobResult(len(specs), done_before, failed, stats, num_samples, cfg["output"]["min_yield"])
 
 

@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 
 import yaml
 
-from textsynth.shards import filesystem, parquet_from_bytes, plan, read_bytes
+from textsynth.shards import filesystem, index_path, parquet_from_bytes, plan, read_bytes
 
 
 def verify(out: str) -> list[str]:
@@ -32,7 +32,7 @@ def verify(out: str) -> list[str]:
     for name in names:
         record = json.loads(read_bytes(fs, f"{root}/_completions/{name}.json"))
         tar_bytes = read_bytes(fs, f"{root}/shards/{name}.tar")
-        pq_bytes = read_bytes(fs, f"{root}/shards/{name}.parquet")
+        pq_bytes = read_bytes(fs, index_path(root, name))
         if tar_bytes is None or pq_bytes is None:
             problems.append(f"{name}: missing {'tar' if tar_bytes is None else 'parquet'}")
             continue
@@ -69,7 +69,8 @@ def verify(out: str) -> list[str]:
         if extra:
             problems.append(f"{len(extra)} shard(s) not in this job's plan (left by an earlier run "
                             f"with other parameters): {', '.join(extra[:5])}")
-    shards = fs.get_file_info(pafs.FileSelector(f"{root}/shards", allow_not_found=True))
+    shards = [*fs.get_file_info(pafs.FileSelector(f"{root}/shards", allow_not_found=True)),
+              *fs.get_file_info(pafs.FileSelector(f"{root}/index", allow_not_found=True))]
     for info in shards:
         stem = info.base_name.rsplit(".", 1)[0]
         if ".tmp-" in info.base_name:

@@ -32,7 +32,7 @@ from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
-from textsynth.shards import (atomic_write, claim_output, filesystem, pack, parquet_from_bytes, publish, read_bytes,
+from textsynth.shards import (atomic_write, claim_output, filesystem, write_manifest, pack, parquet_from_bytes, publish, read_bytes,
                               resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
@@ -304,6 +304,7 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
                    "phase1_seconds": round(phase1, 3), "partitions_this_run": len(todo) - len(failed)},
     }
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
+    write_manifest(fs, root, dataset)
     return CurateResult(len(parts), done_before, failed, stats)
 
 

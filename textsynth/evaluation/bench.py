@@ -165,7 +165,7 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
     from tqdm import tqdm
 
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, pack, publish
+    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
 
     t0 = time.perf_counter()
     cands: list[Candidate] = []
@@ -241,4 +241,5 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
     stats = {"samples": len(samples), "by_lang": dict(langs), "filtered": dict(counts),
              "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1).encode())
+    write_manifest(fs, root, "bench")
     return stats

@@ -128,7 +128,7 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     from textsynth.backgrounds import IMAGE_SUFFIXES, decode_image
     from textsynth.experiment.splits import list_files
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, pack, publish
+    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
 
     g = cfg["bench"]["general"]
     side = g["side"]
@@ -156,6 +156,7 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     tar_bytes, pq_bytes = pack(samples)
     publish(fs, root, "general-000000", tar_bytes, pq_bytes, len(samples), inputs=[photos])
     atomic_write(fs, f"{root}/stats.json", json.dumps({"samples": len(samples)}).encode())
+    write_manifest(fs, root, "general")
     return {"samples": len(samples)}
 
 
@@ -164,7 +165,7 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     what the training curves are measured on."""
     from textsynth.evaluation.run import read_bench
     from textsynth.render import encode
-    from textsynth.shards import filesystem, pack, publish
+    from textsynth.shards import filesystem, pack, publish, write_manifest
 
     samples = []
     for key, img, meta, _ in read_bench(src):
@@ -180,6 +181,7 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
         fs.create_dir(f"{root}/{d}", recursive=True)
     tar_bytes, pq_bytes = pack(samples)
     publish(fs, root, f"{out.name}-000000", tar_bytes, pq_bytes, len(samples), inputs=[str(src)])
+    write_manifest(fs, root, out.name)
     return {"samples": len(samples)}
 
 

@@ -153,7 +153,7 @@ def make_splits(cfg: dict, dest: Path) -> dict:
 
 def _index_rows(out: Path) -> list[dict]:
     rows = []
-    for p in sorted((Path(out) / "shards").glob("*.parquet")):
+    for p in sorted((Path(out) / "index").glob("*.parquet")):
         rows += pq.read_table(p, columns=None).to_pylist()
     return rows
 

@@ -81,6 +81,7 @@ class Dataset:
     shards: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest still loads
     empty_shards: list[str] = field(default_factory=list)  # 0-sample shards (listed, no rows)
+    index_dir: Path | None = None
     stats: dict | None = None
     rejects: pa.Table | None = None                  # curate output: one row per reject
 
@@ -181,7 +182,10 @@ class Catalog:
         if not (root / "shards").is_dir():
             ds.errors.append(f"{root}: no shards/ folder (not a synth, curate or bench output dir)")
             return
-        for path in sorted((root / "shards").glob("*.parquet")):
+        # indexes live in index/ (older outputs kept them beside the tars in shards/)
+        index_dir = root / "index" if (root / "index").is_dir() else root / "shards"
+        ds.index_dir = index_dir
+        for path in sorted(index_dir.glob("*.parquet")):
             if not NAME_RE.match(path.stem):
                 ds.errors.append(f"{path.name}: unusable shard name, skipped")
                 continue
@@ -247,7 +251,7 @@ class Catalog:
         shard = self.facets["shard"].values[self.facets["shard"].codes[i]]
         if ext < 0:  # the image member does not follow KEY.EXT: read it from the index
             ds = self.datasets[self.facets["dataset"].values[self.facets["dataset"].codes[i]]]
-            t = pq.read_table(ds.root / "shards" / f"{shard}.parquet", columns=["key", "image"])
+            t = pq.read_table(ds.index_dir / f"{shard}.parquet", columns=["key", "image"])
             image = t["image"][pc.index(t["key"], key).as_py()].as_py()
         else:
             image = f"{key}.{self.facets['ext'].values[ext]}"
