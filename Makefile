@@ -22,8 +22,8 @@ assets: install
 
 demo: assets
 	$(TS) render --num 32 --out $(DEMO)/render --seed 0
-	$(TS) synth --out $(DEMO)/synth --num-samples 200 --samples-per-shard 50 --job synth
-	$(TS) curate --config pipelines/configs/curate_demo.yaml --out $(DEMO)/curate \
+	$(TS) synth --out $(DEMO)/synth --num-samples 200 --samples-per-shard 50 --job synth --overwrite
+	$(TS) curate --config pipelines/configs/curate_demo.yaml --out $(DEMO)/curate --overwrite \
 	  --input "$$($(TS) assets path documents)"
 	$(TS) verify $(DEMO)/synth $(DEMO)/curate
 	@echo "demo: contact sheet $(DEMO)/render/contact_sheet.png; shards in $(DEMO)/synth/shards"
