@@ -70,16 +70,20 @@ def bad_photo_beside_good(tmp, assets):
     return ["synth", *SYNTH, "--config", _config(tmp, {"background": {"dirs": [str(bg)]}})]
 
 
-def only_bad_photos(tmp, assets):
+def _only_bad_photos_config(tmp) -> str:
     bg = tmp / "bg"
     bg.mkdir()
     (bg / "zero-bytes.jpg").write_bytes(b"")
     (bg / "text.png").write_bytes(b"not an image")
-    return ["synth", *SYNTH, "--config", _config(tmp, {"background": {"dirs": [str(bg)]}})]
+    return _config(tmp, {"background": {"dirs": [str(bg)]}})
+
+
+def only_bad_photos(tmp, assets):
+    return ["synth", *SYNTH, "--config", _only_bad_photos_config(tmp)]
 
 
 def render_only_bad_photos(tmp, assets):
-    return ["render", "--num", "5", *only_bad_photos(tmp, assets)[len(SYNTH) + 1:]]
+    return ["render", "--num", "5", "--config", _only_bad_photos_config(tmp)]
 
 
 def png_bomb_beside_good(tmp, assets):

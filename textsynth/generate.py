@@ -37,6 +37,12 @@ class Stats:
                 "events": dict(sorted(self.events.items()))}
 
 
+def top_reasons(counts: dict, n: int = 3) -> str:
+    """``"reason x12, other x3"``: the most frequent skip or reject reasons, for messages."""
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{k} x{v}" for k, v in top) or "none recorded"
+
+
 def make_sample(res: Resources, seed: int, index: int, stats: Stats) -> tuple[np.ndarray, dict]:
     """Render sample ``index`` of a job; raises Skip if every attempt fails."""
     for attempt in range(MAX_ATTEMPTS):

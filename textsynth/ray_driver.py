@@ -49,34 +49,30 @@ def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None
     arg_refs = [ray.put(a) for a in args]  # shipped to the object store once, not per task
     window = window or max(8, 4 * int(ray.cluster_resources().get("CPU", 1)))
     todo = iter(items)
-    pending: dict = {}
-    submitted: dict = {}
+    pending: dict = {}  # ref -> (item, submission time)
 
     def top_up():
         for item in todo:
-            ref = task.remote(*arg_refs, item)
-            pending[ref], submitted[ref] = item, time.monotonic()
+            pending[task.remote(*arg_refs, item)] = (item, time.monotonic())
             if len(pending) >= window:
                 return
 
     top_up()
     while pending:
         wait = None if task_timeout is None else \
-            max(0.0, min(submitted.values()) + task_timeout - time.monotonic())
+            max(0.0, min(t for _, t in pending.values()) + task_timeout - time.monotonic())
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # batch finished ones
         for ref in ready:
-            item = pending.pop(ref)
-            del submitted[ref]
+            item, _ = pending.pop(ref)
             try:
                 yield item, ray.get(ref), None
             except Exception as e:  # the task failed after its retries
                 yield item, None, error_line(e)
         if task_timeout is not None:
             now = time.monotonic()
-            for ref in [r for r in pending if now - submitted[r] >= task_timeout]:
+            for ref in [r for r, (_, t) in pending.items() if now - t >= task_timeout]:
                 ray.cancel(ref, force=True)  # kills the worker process running it
-                item = pending.pop(ref)
-                del submitted[ref]
+                item, _ = pending.pop(ref)
                 yield item, None, f"TimeoutError: still running {task_timeout:g} s after submission; cancelled"
         top_up()

@@ -170,6 +170,12 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
 INDEX_DIR = "index"  # apart from the tars, so a folder of parquet reads without flags
 
 
+def make_output_dirs(fs: pafs.FileSystem, root: str, *extra: str) -> None:
+    """The folders ``publish`` writes into (plus ``extra``), made once by the job's driver."""
+    for d in ("shards", INDEX_DIR, "_completions", *extra):
+        fs.create_dir(f"{root}/{d}", recursive=True)
+
+
 def index_path(root: str, name: str) -> str:
     return f"{root}/{INDEX_DIR}/{name}.parquet"
 
@@ -267,8 +273,6 @@ def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_byte
             samples: int, **record) -> dict:
     """Write ``shards/{name}.tar`` and ``index/{name}.parquet`` atomically, then the
     completion marker holding their checksums and ``record``; returns the marker's record."""
-    for d in ("shards", INDEX_DIR, "_completions"):
-        fs.create_dir(f"{root}/{d}", recursive=True)
     atomic_write(fs, f"{root}/shards/{name}.tar", tar_bytes)
     atomic_write(fs, index_path(root, name), pq_bytes)
     record = {

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 
 
-from textsynth.generate import Stats
+from textsynth.generate import Stats, top_reasons
 from textsynth.ray_driver import map_unordered
-from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
+from textsynth.shards import (ShardSpec, claim_output, filesystem, make_output_dirs, plan, read_completion, resolve_uri,
                               write_manifest, write_shard)
 
 _WORKER_RESOURCES: dict[str, object] = {}
@@ -59,10 +59,8 @@ class JobResult:
 def low_yield(samples: int, requested: int, min_yield: float, skips: dict) -> str | None:
     """An error message when fewer than ``min_yield`` of the requested samples were made."""
     if requested and samples < min_yield * requested:
-        top = sorted(skips.items(), key=lambda kv: -kv[1])[:3]
-        reasons = ", ".join(f"{k} x{v}" for k, v in top) or "none recorded"
         return (f"made {samples} of {requested} samples (below output.min_yield {min_yield:.0%}); "
-                f"top skip reasons: {reasons}")
+                f"top skip reasons: {top_reasons(skips)}")
     return None
 
 
@@ -89,8 +87,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
     claim_output(fs, root, out, resolved, overwrite)
-    for d in ("shards", "index", "_completions"):
-        fs.create_dir(f"{root}/{d}", recursive=True)
+    make_output_dirs(fs, root)
 
     records = {s.index: read_completion(fs, root, s) for s in specs}
     todo = [s for s in specs if records[s.index] is None]

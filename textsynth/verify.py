@@ -83,8 +83,9 @@ def verify(out: str) -> list[str]:
 def _planned(fs, root: str) -> set[str] | None:
     """Shard names a synth job's config.yaml plans; None for other outputs."""
     data = read_bytes(fs, f"{root}/config.yaml")
-    job = (yaml.safe_load(data) or {}).get("job", {}) if data else {}
+    cfg = (yaml.safe_load(data) or {}) if data else {}
+    job = cfg.get("job", {})
     if not {"name", "num_samples", "samples_per_shard"} <= set(job):
         return None
-    specs = plan(job["name"], job["num_samples"], job["samples_per_shard"], yaml.safe_load(data).get("seed", 0))
+    specs = plan(job["name"], job["num_samples"], job["samples_per_shard"], cfg.get("seed", 0))
     return {s.name for s in specs}

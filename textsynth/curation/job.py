@@ -32,7 +32,7 @@ from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
-from textsynth.shards import (atomic_write, claim_output, filesystem, write_manifest, pack, parquet_from_bytes, publish, read_bytes,
+from textsynth.shards import (atomic_write, claim_output, filesystem, make_output_dirs, write_manifest, pack, parquet_from_bytes, publish, read_bytes,
                               resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
@@ -256,8 +256,7 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
     fs, root = filesystem(out)
     claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": inputs}}, overwrite)
-    for d in ("shards", "rejects", "_completions", "_work/_completions"):
-        fs.create_dir(f"{root}/{d}", recursive=True)
+    make_output_dirs(fs, root, "rejects", "_work/_completions")
 
     records = {p.index: read_partition_marker(fs, root, cfg, p) for p in parts}
     todo = [p for p in parts if records[p.index] is None]
@@ -327,9 +326,9 @@ def main_exit_code(result: CurateResult) -> int:
         return 1
     s = result.stats
     if s["kept"] == 0:  # filters reject most crops by design, but none kept means bad inputs
-        top = sorted(s["rejects"].items(), key=lambda kv: -kv[1])[:3]
-        reasons = ", ".join(f"{k} x{v}" for k, v in top) or "none recorded"
+        from textsynth.generate import top_reasons
+
         print(f"error: kept 0 crops from {s['inputs']} input(s) ({s['crops']} crops); "
-              f"top reject reasons: {reasons}", file=sys.stderr)
+              f"top reject reasons: {top_reasons(s['rejects'])}", file=sys.stderr)
         return 1
     return 0

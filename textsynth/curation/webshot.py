@@ -34,11 +34,10 @@ def capture(target: str, width: int, max_height: int, budget_s: float) -> bytes:
     try:
         png, err = proc.communicate(timeout=budget_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
         raise WebShotError("web_page_timeout", f"not captured within the {budget_s:g} s page budget "
                            "(ingest.html_timeout_s: loading, scripts and screenshot)") from None
     finally:
-        _kill_group(proc)  # Chromium helpers the driver left behind, if any
+        _kill_group(proc)  # on timeout: all of it; else Chromium helpers left behind, if any
     if proc.returncode != 0 or not png:
         lines = err.decode(errors="replace").strip().splitlines() or [f"exit code {proc.returncode}"]
         raise WebShotError("unreadable_web_page", lines[-1][:300])
