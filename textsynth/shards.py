@@ -171,7 +171,8 @@ INDEX_DIR = "index"  # apart from the tars, so a folder of parquet reads without
 
 
 def make_output_dirs(fs: pafs.FileSystem, root: str, *extra: str) -> None:
-    """The folders ``publish`` writes into (plus ``extra``), made once by the job's driver."""
+    """The folders ``publish`` writes into (plus ``extra``); idempotent and cheap, so
+    ``publish`` makes them itself and a shard can be written with nothing set up first."""
     for d in ("shards", INDEX_DIR, "_completions", *extra):
         fs.create_dir(f"{root}/{d}", recursive=True)
 
@@ -273,6 +274,7 @@ def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_byte
             samples: int, **record) -> dict:
     """Write ``shards/{name}.tar`` and ``index/{name}.parquet`` atomically, then the
     completion marker holding their checksums and ``record``; returns the marker's record."""
+    make_output_dirs(fs, root)
     atomic_write(fs, f"{root}/shards/{name}.tar", tar_bytes)
     atomic_write(fs, index_path(root, name), pq_bytes)
     record = {

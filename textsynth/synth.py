@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from textsynth.generate import Stats, top_reasons
 from textsynth.ray_driver import map_unordered
-from textsynth.shards import (ShardSpec, claim_output, filesystem, make_output_dirs, plan, read_completion, resolve_uri,
+from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
                               write_manifest, write_shard)
 
 _WORKER_RESOURCES: dict[str, object] = {}
@@ -87,7 +87,6 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
     claim_output(fs, root, out, resolved, overwrite)
-    make_output_dirs(fs, root)
 
     records = {s.index: read_completion(fs, root, s) for s in specs}
     todo = [s for s in specs if records[s.index] is None]

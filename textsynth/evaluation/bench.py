@@ -165,7 +165,7 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
     from tqdm import tqdm
 
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, make_output_dirs, pack, publish, write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
 
     t0 = time.perf_counter()
     cands: list[Candidate] = []
@@ -233,7 +233,6 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
                 "origin": {**c.origin, "category": c.category}, "scores": {"ocr_chars": chars}}
         samples.append((key, f"{key}.png", encode(c.image, "png"), meta))
     fs, root = filesystem(out)
-    make_output_dirs(fs, root)
     tar_bytes, pq_bytes = pack(samples)
     publish(fs, root, "bench-000000", tar_bytes, pq_bytes, len(samples), inputs=inputs)
     langs = Counter(m["lang"] for *_, m in samples)

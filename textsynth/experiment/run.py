@@ -128,7 +128,7 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     from textsynth.backgrounds import IMAGE_SUFFIXES, decode_image
     from textsynth.experiment.splits import list_files
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, make_output_dirs, pack, publish, write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
 
     g = cfg["bench"]["general"]
     side = g["side"]
@@ -151,7 +151,6 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
                     "origin": {"file": str(f), "box": [x, y, x + side, y + side]}, "scores": {}}
             samples.append((key, f"{key}.png", encode(crop, "png"), meta))
     fs, root = filesystem(str(out))
-    make_output_dirs(fs, root)
     tar_bytes, pq_bytes = pack(samples)
     publish(fs, root, "general-000000", tar_bytes, pq_bytes, len(samples), inputs=[photos])
     atomic_write(fs, f"{root}/stats.json", json.dumps({"samples": len(samples)}).encode())
@@ -164,7 +163,7 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     what the training curves are measured on."""
     from textsynth.evaluation.run import read_bench
     from textsynth.render import encode
-    from textsynth.shards import filesystem, make_output_dirs, pack, publish, write_manifest
+    from textsynth.shards import filesystem, pack, publish, write_manifest
 
     samples = []
     for key, img, meta, _ in read_bench(src):
@@ -176,7 +175,6 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     if not samples:
         raise ExperimentError(f"{src}: no samples in size buckets {buckets} for the curves")
     fs, root = filesystem(str(out))
-    make_output_dirs(fs, root)
     tar_bytes, pq_bytes = pack(samples)
     publish(fs, root, f"{out.name}-000000", tar_bytes, pq_bytes, len(samples), inputs=[str(src)])
     write_manifest(fs, root, out.name)
