@@ -2,7 +2,7 @@
 
 A synth output and the session's curate output are read *together* through pandas, pyarrow
 datasets and duckdb (one index schema for both), through Hugging Face ``datasets`` (the
-dataset card's front matter points at the tars; a second config at the indexes), through
+dataset card's front matter points at the tars and declares their types), through
 webdataset with the shard list in ``shards.json``, and a ``render`` folder through
 ``imagefolder`` (its ``metadata.jsonl``).
 """
@@ -60,17 +60,28 @@ def test_hugging_face_webdataset_and_shard_list(synth_out, curated, monkeypatch)
     import datasets
     import webdataset as wds
 
+    from textsynth.card import hf_features
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(synth_out.parent / "hf-cache"))
-    images = datasets.load_dataset(str(synth_out), split="train")  # the card points at the tars
-    assert len(images) == _rows(synth_out)
-    assert images[0]["png"].size == (256, 256) and images[0]["json"]["source"] == "synth"
-    index = datasets.load_dataset(str(synth_out / "index"), split="train")
-    assert len(index) == _rows(synth_out) and "lines" in index.column_names
-    # Not yet for curate output (open in issue 14): HF's webdataset builder infers the JSON
-    # types from the first shard (image crops: origin.page null; PDF crops later: an int),
-    # and its parquet builder fails on an empty index (a partition whose crops were all
-    # rejected). pandas, pyarrow and duckdb read it (test above).
+    cur = curated[0]
+    synth = datasets.load_dataset(str(synth_out), split="train")  # the card points at the tars
+    assert len(synth) == _rows(synth_out)
+    assert synth[0]["png"].size == (256, 256) and synth[0]["json"]["source"] == "synth"
+    assert synth[0]["json"]["recipe"]["seed"] is not None  # free-form, declared json
+    # The curate output mixes image crops (origin.page null) and PDF crops (an int): loadable
+    # only because the card declares the types rather than leaving them to inference.
+    doc = datasets.load_dataset(str(cur), split="train")
+    assert len(doc) == _rows(cur) and {r["json"]["source"] for r in doc} == {"doc"}
+    pages = {r["json"]["origin"]["page"] for r in doc}
+    assert None in pages and pages - {None}, "fixture should hold both image and PDF crops"
+    both = datasets.concatenate_datasets([synth, doc])  # same declared features
+    assert len(both) == len(synth) + len(doc)
+    tars = [str(out / s["url"]) for out in (cur, synth_out)  # curate first: no lucky order
+            for s in json.loads((out / "shards.json").read_text())["shardlist"] if s["nsamples"]]
+    raw = datasets.load_dataset("webdataset", data_files=tars, features=hf_features(), split="train")
+    assert len(raw) == len(both) and raw.features == synth.features
+
     manifest = json.loads((synth_out / "shards.json").read_text())
     assert manifest["__kind__"] == "wids-shard-index-v1"
     assert [s["nsamples"] for s in manifest["shardlist"]] == [6, 6]

@@ -81,8 +81,14 @@ INDEX_SCHEMA = pa.schema(
      ("fonts", pa.list_(pa.string())), ("lines", pa.list_(LINE)), ("origin", ORIGIN),
      ("scores", pa.struct([(k, pa.float64()) for k in SCORES])),
      *[(f"score_{k}", pa.float64()) for k in SCORES], ("recipe", pa.string())])
-_TOP = {"source", "lang", "width", "height", "text", "char_px", "size_bucket", "lines", "origin",
-        "scores", "recipe"}
+# The per-sample JSON in the tars (the sample contract) in the same types; lines may carry
+# per-character boxes there (``output.char_boxes``), which the index leaves out.
+CHAR = pa.struct([("text", pa.string()), ("bbox", _INTS)])
+SAMPLE_JSON = pa.struct(
+    [INDEX_SCHEMA.field(k) for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")]
+    + [("lines", pa.list_(pa.struct([*LINE, ("chars", pa.list_(CHAR))])))]
+    + [INDEX_SCHEMA.field(k) for k in ("origin", "scores", "recipe")])
+_TOP = {f.name for f in SAMPLE_JSON}
 
 
 def fonts_of(lines: list[dict]) -> list[str]:
@@ -131,7 +137,9 @@ def pack(samples) -> tuple[bytes, bytes]:
                        json.dumps(meta, ensure_ascii=False, sort_keys=True).encode())
             rows.append(index_row(key, meta, image_name, offset, len(image_bytes)))
     pq_buf = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA), pq_buf, compression="zstd")
+    with pq.ParquetWriter(pq_buf, INDEX_SCHEMA, compression="zstd") as writer:
+        if rows:  # an empty shard's index has no row group (a 0-row group trips readers)
+            writer.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA))
     return tar_buf.getvalue(), pq_buf.getvalue()
 
 
@@ -179,37 +187,6 @@ def make_output_dirs(fs: pafs.FileSystem, root: str, *extra: str) -> None:
 
 def index_path(root: str, name: str) -> str:
     return f"{root}/{INDEX_DIR}/{name}.parquet"
-
-
-def write_manifest(fs: pafs.FileSystem, root: str, title: str) -> dict:
-    """``shards.json`` (wids-style shard list with per-shard sample counts, from the
-    completion markers) and a dataset card ``README.md`` whose front matter points the
-    Hugging Face loaders at the tars. Written by the job's driver after its shards."""
-    infos = fs.get_file_info(pafs.FileSelector(f"{root}/_completions", allow_not_found=True))
-    shards = []
-    for info in sorted(infos, key=lambda i: i.base_name):
-        if info.base_name.endswith(".json"):
-            record = json.loads(read_bytes(fs, info.path))
-            shards.append({"url": f"shards/{info.base_name[:-5]}.tar", "nsamples": record["samples"]})
-    manifest = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": title,
-                "shardlist": shards}
-    atomic_write(fs, f"{root}/shards.json", json.dumps(manifest, indent=1).encode())
-    total = sum(s["nsamples"] for s in shards)
-    # The shards are listed one by one, leaving out empty ones (every sample skipped or
-    # rejected): the Hugging Face webdataset loader fails on a tar with no samples.
-    listed = "".join(f"    - {s['url']}\n" for s in shards if s["nsamples"]) or "    - shards/*.tar\n"
-    card = (f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
-            f"    path:\n{listed}---\n\n"
-            f"# {title}\n\nA textsynth output: {total} samples in {len(shards)} webdataset shards "
-            f"(`shards/*.tar`: `KEY.png` + `KEY.json` per sample) with one parquet index per "
-            f"shard (`{INDEX_DIR}/*.parquet`, metadata only, one row per sample) and "
-            f"`shards.json` (shard list with sample counts). `config.yaml` is the config that "
-            f"made it, `stats.json` the counts by reason.\n\n"
-            f"```python\nfrom datasets import load_dataset\n"
-            f"images = load_dataset(\"path/to/this/dir\")            # pixels + JSON metadata\n"
-            f"index = load_dataset(\"path/to/this/dir/{INDEX_DIR}\")     # metadata only\n```\n")
-    atomic_write(fs, f"{root}/README.md", card.encode())
-    return manifest
 
 
 def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:

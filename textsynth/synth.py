@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from textsynth.generate import Stats, top_reasons
 from textsynth.ray_driver import map_unordered
+from textsynth.card import write_manifest
 from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
-                              write_manifest, write_shard)
+                              write_shard)
 
 _WORKER_RESOURCES: dict[str, object] = {}
 

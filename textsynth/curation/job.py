@@ -32,9 +32,9 @@ from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.render import encode
+from textsynth.card import write_manifest
 from textsynth.shards import (atomic_write, claim_output, filesystem, make_output_dirs, pack,
-                              parquet_from_bytes, publish, read_bytes, resolve_uri, tar_member,
-                              write_manifest)
+                              parquet_from_bytes, publish, read_bytes, resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
 

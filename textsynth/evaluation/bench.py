@@ -165,7 +165,8 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
     from tqdm import tqdm
 
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
+    from textsynth.card import write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish
 
     t0 = time.perf_counter()
     cands: list[Candidate] = []

@@ -128,7 +128,8 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     from textsynth.backgrounds import IMAGE_SUFFIXES, decode_image
     from textsynth.experiment.splits import list_files
     from textsynth.render import encode
-    from textsynth.shards import atomic_write, filesystem, pack, publish, write_manifest
+    from textsynth.card import write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish
 
     g = cfg["bench"]["general"]
     side = g["side"]
@@ -163,7 +164,8 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     what the training curves are measured on."""
     from textsynth.evaluation.run import read_bench
     from textsynth.render import encode
-    from textsynth.shards import filesystem, pack, publish, write_manifest
+    from textsynth.card import write_manifest
+    from textsynth.shards import filesystem, pack, publish
 
     samples = []
     for key, img, meta, _ in read_bench(src):
