@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	# The lpips package is the reference of an LPIPS parity test only; without its torchvision
+	# dependency (the one wheel here is built for CUDA torch), see tests/test_vae.py.
+	$(PY) -m pip install --quiet --no-deps lpips==0.1.4
 	touch $@
 
 assets: install

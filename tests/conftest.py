@@ -60,4 +60,4 @@ def curated(curate_inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("curate-out") / "out"
     proc = curate(out, curate_inputs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return out, proc.stdout
+    return out, proc.stdout, proc.stderr

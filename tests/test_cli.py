@@ -20,7 +20,9 @@ def test_version_and_bad_numbers_are_refused_before_any_work(tmp_path):
 
     assert _ts("--version").stdout.strip() == f"textsynth {__version__}"
     for args in (["render", "--num", "-1"], ["synth", "--num-samples", "0"],
-                 ["synth", "--samples-per-shard", "x"], ["curate", "--input", "a", "--num-cpus", "0"]):
+                 ["synth", "--samples-per-shard", "x"], ["curate", "--input", "a", "--num-cpus", "0"],
+                 ["eval", "--bench", "b", "--model", "identity", "--limit", "0"],
+                 ["train", "--max-steps", "-3"], ["bench", "build", "--input", "a", "--max-pages", "-1"]):
         proc = _ts(*args, "--out", str(tmp_path / "o"))
         assert proc.returncode == 2 and "error: argument" in proc.stderr, (args, proc.stderr)
         assert not (tmp_path / "o").exists()

@@ -39,7 +39,10 @@ def _kept(out: Path) -> list[dict]:
 
 
 def test_sharp_pages_pass_and_carry_the_contract(curated):
-    out, stdout = curated
+    out, stdout, stderr = curated
+    # the progress bar counts inputs (files), not partitions, and shows crops passing so far
+    n_inputs = json.loads((out / "stats.json").read_text())["inputs"]
+    assert f"| {n_inputs}/{n_inputs} [" in stderr and "input/s" in stderr, stderr[-500:]
     kept = _kept(out)
     files = {Path(s["json"]["origin"]["file"]).name for s in kept}
     assert EN_PDF in files
@@ -107,7 +110,7 @@ def test_duplicates_are_removed(curated):
 
 
 def test_rerun_redoes_nothing_and_is_identical(curated, curate_inputs):
-    out, _ = curated
+    out, _, _ = curated
     before = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
     proc = curate(out, curate_inputs)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -38,6 +38,8 @@ def reference(assets, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out"
     proc = _synth(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Token authentication" not in proc.stderr  # the embedded Ray stays quiet about auth
+    assert "sample/s" in proc.stderr                    # the bar counts samples
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -218,6 +219,73 @@ def test_lpips_and_teacher_weights_load_from_local_files_or_say_why_not(tmp_path
         Teacher(str(tmp_path / "no-such-dino"), 1, 16)
 
 
+
+# torchvision's VGG16 feature layout (its cfg "D"), written out here rather than taken from
+# textsynth so the parity test below does not check our layout against itself.
+_TV_VGG16_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def _torchvision_models(monkeypatch):
+    """``torchvision.models`` for the lpips package: the real one when it imports; else (as on
+    machines whose only torchvision wheel is built for CUDA torch and fails to import on a
+    CPU torch) a module holding just ``vgg16``'s feature stack in torchvision's layout."""
+    try:
+        import torchvision.models as tv
+
+        return tv
+    except Exception:
+        import types
+
+        from torch import nn
+
+        def vgg16(pretrained=False, **_):
+            assert not pretrained, "the parity test uses a random backbone"
+            layers, c = [], 3
+            for v in _TV_VGG16_D:
+                layers += ([nn.MaxPool2d(2, 2)] if v == "M"
+                           else [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)])
+                c = v if v != "M" else c
+            return types.SimpleNamespace(features=nn.Sequential(*layers))
+
+        tv = types.ModuleType("torchvision.models")
+        tv.vgg16 = vgg16
+        package = types.ModuleType("torchvision")
+        package.models = tv
+        monkeypatch.setitem(sys.modules, "torchvision", package)
+        monkeypatch.setitem(sys.modules, "torchvision.models", tv)
+        monkeypatch.delitem(sys.modules, "lpips", raising=False)
+        return tv
+
+
+def test_lpips_matches_the_lpips_package_on_a_random_backbone(tmp_path, monkeypatch):
+    """Issue 14.8: our LPIPS equals the ``lpips`` package's (v0.1 VGG heads shipped in it:
+    its input scaling, feature normalisation, heads and spatial average) when both run the
+    same random-weight VGG16 backbone."""
+    _torchvision_models(monkeypatch)
+    import lpips as reference
+
+    from textsynth.vae.lpips import pretrained
+
+    torch.manual_seed(0)
+    ref = reference.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False).eval()
+    # the package keeps torchvision's layer numbers inside its slices: net.sliceK.N.weight
+    backbone = {f"features.{k.split('.', 1)[1]}": v for k, v in ref.net.state_dict().items()}
+    torch.save(backbone, tmp_path / "vgg16-random.pth")
+    heads = Path(reference.__file__).parent / "weights" / "v0.1" / "vgg.pth"
+    (tmp_path / "vgg.pth").write_bytes(heads.read_bytes())
+    ours = pretrained(tmp_path)
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 3, 64, 64, generator=g) * 2 - 1
+    y = (x + 0.3 * torch.randn(4, 3, 64, 64, generator=g)).clamp(-1, 1)
+    y[0] = x[0]                                   # one identical pair: distance 0
+    with torch.no_grad():
+        want = ref(x, y).flatten()
+        got = ours(x, y)
+    assert want[0] == 0 and (want[1:] > 0).all()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
 # ------------------------------------------------------------------------------ data
 
 def _make_synth(root: Path, shards: int, per_shard: int) -> Path:
@@ -379,12 +447,15 @@ def _losses(path: Path) -> dict[int, float]:
         return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
 
 
-def test_tiny_model_trains_on_engine_shards_and_its_loss_falls(shard_dirs, tmp_path):
+def test_tiny_model_trains_on_engine_shards_and_its_loss_falls(shard_dirs, tmp_path, capsys):
     from textsynth.vae import load_reconstructor
     from textsynth.vae.train import run
 
     cfg = checked(_tiny_cfg(_sources(shard_dirs), STAGES, max_steps=100, log_every=10))
-    result = run(cfg, tmp_path / "run")
+    result = run(cfg, tmp_path / "run", progress=True)
+    bar = capsys.readouterr().err.split("\r")[-1]  # the bar counts images, with total and ETA
+    total = 100 * cfg["data"]["batch_size"]
+    assert "train: 100%" in bar and f"{total}/{total} [" in bar and "img/s" in bar, bar
     hist = result["history"]
     assert len(hist) == 100 and result["step"] == 100
     first = np.mean([h["loss"] for h in hist[:10]])

@@ -139,7 +139,7 @@ def _cmd_eval(args) -> int:
         except ImportError as e:
             print(f"LPIPS not computed: {e} (install the train extra: pip install 'textsynth[train]')")
     result = evaluate(args.bench, args.model, out, cache_dir=args.cache_dir, limit=args.limit,
-                      lpips=lpips)
+                      lpips=lpips, progress=not args.quiet)
     print((Path(out) / "metrics.md").read_text())
     print(f"{result['overall']['n']} images in {result['seconds']} s "
           f"({result['ocr_cache_hits']} original OCRs from cache); results in {out}")
@@ -153,7 +153,7 @@ def _cmd_bench_build(args) -> int:
     from textsynth.evaluation.bench import build
 
     stats = build(args.input, args.out, max_pages=args.max_pages, max_candidates=args.max_candidates,
-                  seed=args.seed, min_block_chars=args.min_block_chars)
+                  seed=args.seed, min_block_chars=args.min_block_chars, progress=not args.quiet)
     print(f"{args.out}: {stats['samples']} samples {stats['by_lang']}; filtered: {stats['filtered']}")
     return 0
 
@@ -205,7 +205,7 @@ def _cmd_train(args) -> int:
     out = args.out or str(Path("out") / "train" / Path(args.config or "vae_f16c64_text_infusion").stem)
     try:
         result = run(cfg, out, resume=args.resume, workers=args.workers, use_ray=args.ray or None,
-                     address=args.address)
+                     address=args.address, progress=not args.quiet)
     except FileExistsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -258,14 +258,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoints/last.pt (model, optimiser, schedule, step, "
                         "stage, data position)")
-    p.add_argument("--workers", type=int, help="training workers (GPUs); more than 1 runs Ray Train's "
+    p.add_argument("--workers", type=positive_int, help="training workers (GPUs); more than 1 runs Ray Train's "
                                                "TorchTrainer with DDP (default: the config's train.workers)")
-    p.add_argument("--max-steps", type=int, help="override train.max_steps (the LR schedule follows)")
+    p.add_argument("--max-steps", type=positive_int,
+                   help="override train.max_steps (the LR schedule follows)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config key, value as YAML; repeatable, e.g. "
                         "--set data.sources.synth.paths='[out/synth]' --set data.batch_size=16")
     p.add_argument("--ray", action="store_true", help="use Ray Train even with one worker")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (the log lines stay)")
 
 
 def add_curate_args(p: argparse.ArgumentParser) -> None:
@@ -313,15 +315,24 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (``--num -1`` is refused before any work)."""
+def _int_at_least(text: str, low: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--num -1`` is refused before any work)."""
+    return _int_at_least(text, 1)
+
+
+def count_or_zero(text: str) -> int:
+    """argparse type: an integer >= 0, for limits where 0 means 'no limit'."""
+    return _int_at_least(text, 0)
 
 
 def add_set_arg(p: argparse.ArgumentParser) -> None:
@@ -403,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "DIR/KEY.png per bench sample) | a checkpoint file from `textsynth train`")
     ev.add_argument("--out", help="results dir (default out/eval/BENCH--MODEL)")
     ev.add_argument("--cache-dir", help="OCR cache of originals (default $TEXTSYNTH_HOME/eval-cache)")
-    ev.add_argument("--limit", type=int, help="evaluate only the first N images")
+    ev.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.add_argument("--lpips", metavar="DIR",
                     help="LPIPS weights dir holding a torchvision vgg16*.pth and the LPIPS v0.1 "
                          "vgg.pth heads (default $TEXTSYNTH_HOME/models/lpips; LPIPS is skipped, "
@@ -419,13 +431,14 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--input", nargs="+", required=True, metavar="PATH",
                     help="PDFs, folders of PDFs, or curate output dirs; each is one category")
     bb.add_argument("--out", required=True, help="bench output dir")
-    bb.add_argument("--max-pages", type=int, default=0, help="pages per PDF (default all)")
-    bb.add_argument("--max-candidates", type=int, default=0,
+    bb.add_argument("--max-pages", type=count_or_zero, default=0, help="pages per PDF (default all)")
+    bb.add_argument("--max-candidates", type=count_or_zero, default=0,
                     help="OCR at most N block crops, a seeded sample (default all)")
-    bb.add_argument("--min-block-chars", type=int, default=0,
+    bb.add_argument("--min-block-chars", type=count_or_zero, default=0,
                     help="skip PDF text blocks whose text layer has fewer characters (headings, page "
                          "numbers) before OCR; raises the share of candidates that pass (default 0)")
     bb.add_argument("--seed", type=int, default=0)
+    bb.add_argument("--quiet", action="store_true", help="no progress bar")
     bb.set_defaults(func=_cmd_bench_build)
 
     g = sub.add_parser("gallery", help="browse output dirs in a web browser (or export a static page)",

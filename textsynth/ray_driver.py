@@ -11,10 +11,18 @@ BENCHMARKS.md), while a window of a few tasks per CPU keeps every worker busy.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+
+def quiet_token_auth_warning() -> None:
+    """Token auth stays on for an embedded cluster (Ray's default for a new local cluster,
+    token generated on first use), without Ray's warning about it on every run. (Setting
+    RAY_AUTH_MODE=token instead skips the token generation and locks the driver out.)"""
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
 
 
 def init_ray(address: str | None, num_cpus: int | None = None):
@@ -26,6 +34,7 @@ def init_ray(address: str | None, num_cpus: int | None = None):
     if address:
         ray.init(address=address, log_to_driver=False)
     else:  # an embedded single-machine cluster sized to this machine
+        quiet_token_auth_warning()
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     return ray
 

@@ -265,8 +265,10 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     failed: dict[int, str] = {}
     t0 = time.perf_counter()
     if todo:
-        bar = tqdm(total=len(parts), initial=done_before, unit="part", disable=not progress,
-                   desc=f"curate {dataset}")
+        # Counts inputs (files, URLs), the unit a user knows the total of; a partition's
+        # inputs are counted when it finishes.
+        bar = tqdm(total=len(sources), initial=sum(len(p.sources) for p in parts if records[p.index]),
+                   unit="input", disable=not progress, desc=f"curate {dataset}")
         kept = sum(r["candidates"] for r in records.values() if r)
         for part, record, error in map_unordered(curate_partition, todo, cfg, out, dataset,
                                                  address=address, max_retries=max_retries,
@@ -276,8 +278,8 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
             else:
                 records[part.index] = record
                 kept += record["candidates"]
-            bar.update(1)
-            bar.set_postfix(candidates=kept)
+            bar.update(len(part.sources))
+            bar.set_postfix(crops_passing=kept)
         bar.close()
     phase1 = time.perf_counter() - t0
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from textsynth.vae.data import StagedData
 from textsynth.vae.losses import AlignProjection, Objective
@@ -214,10 +216,12 @@ def setup_logging(out: Path | None = None) -> None:
 # -------------------------------------------------------------------------------- the loop
 
 def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | None = None,
-               rank: int = 0, world: int = 1, device: torch.device | None = None) -> dict:
+               rank: int = 0, world: int = 1, device: torch.device | None = None,
+               progress: bool = False) -> dict:
     """Train from step 0 (or from ``out/checkpoints/last.pt`` with ``resume``) until
     ``train.max_steps`` or, earlier, ``stop_at`` (as if interrupted: the schedule is
-    unchanged). Returns a summary with the recent per-step losses (rank 0)."""
+    unchanged). Returns a summary with the recent per-step losses (rank 0). ``progress``
+    shows a bar on rank 0 counting training images, with the total and an ETA."""
     out = Path(out)
     t = cfg["train"]
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -276,6 +280,9 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
         (out / "config.yaml").write_text(_yaml(cfg))
         _announce(objective, vae, world, device, use_bf16)
 
+    per_step = cfg["data"]["batch_size"] * world
+    bar = tqdm(total=end * per_step, initial=min(step, end) * per_step, unit="img", desc="train",
+               disable=not (progress and rank == 0), smoothing=0.1)
     history: deque = deque(maxlen=10000)
     interval: list[dict] = []
     counts: Counter = Counter()
@@ -304,6 +311,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
             raise FloatingPointError(f"loss is {parts['loss']} at step {step}")
         counts.update(data.source_names[i] for i in src.tolist())
         n_last += x.shape[0]
+        bar.update(per_step)
         record = {"step": step, "phase": ph.index, "stage": ph.stage + 1, "lr": lr,
                   "grad_norm": grad_norm, **parts}
         history.append(record)
@@ -343,6 +351,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
                 dist.barrier()
         if done >= end:
             break
+    bar.close()
     if hasattr(batches, "close"):
         batches.close()      # stops the loader processes
     final = step + 1 if history else step
@@ -406,9 +415,10 @@ def _ray_worker(config: dict) -> None:
 
 def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = None,
         use_ray: bool | None = None, address: str | None = None, stop_at: int | None = None,
-        use_gpu: bool | None = None) -> dict:
+        use_gpu: bool | None = None, progress: bool = False) -> dict:
     """Train. One worker runs in this process unless ``use_ray``; more go through Ray
-    Train's TorchTrainer (a local Ray is started when none is running or given)."""
+    Train's TorchTrainer (a local Ray is started when none is running or given). ``progress``
+    shows an image-counting bar in the one-process case (Ray Train workers log instead)."""
     out = Path(out).expanduser().resolve()
     if not resume and (out / "checkpoints" / "last.pt").exists():
         raise FileExistsError(f"{out} already has checkpoints: pass --resume to continue, or "
@@ -416,13 +426,17 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
     workers = workers or cfg["train"]["workers"]
     use_ray = workers > 1 if use_ray is None else use_ray
     if not use_ray:
-        return train_loop(cfg, out, resume=resume, stop_at=stop_at)
+        with logging_redirect_tqdm():  # log lines print above the bar, not through it
+            return train_loop(cfg, out, resume=resume, stop_at=stop_at, progress=progress)
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     setup_logging(None)
+    from textsynth.ray_driver import quiet_token_auth_warning
+
     if not ray.is_initialized():
+        quiet_token_auth_warning()
         ray.init(address=address or os.environ.get("RAY_ADDRESS"))
     if use_gpu is None:
         use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
