@@ -38,6 +38,9 @@ def test_set_overrides_config_keys_and_names_a_bad_one(assets, tmp_path):
     assert proc.returncode == 2 and "unknown config key 'canvas.widht'" in proc.stderr
     proc = _ts("render", "--num", "2", "--out", str(tmp_path / "r3"), "--set", "canvas.width")
     assert proc.returncode == 2 and "--set needs KEY=VALUE" in proc.stderr
+    proc = _ts("experiment", "--out", str(tmp_path / "e"), "--set", "synth.num_smples=3")
+    assert proc.returncode == 2 and "unknown config key 'synth.num_smples'" in proc.stderr
+    assert not (tmp_path / "e").exists()
 
 
 def test_a_missing_extra_names_the_pip_install(monkeypatch):

@@ -85,8 +85,10 @@ def test_hugging_face_webdataset_and_shard_list(synth_out, curated, monkeypatch)
     manifest = json.loads((synth_out / "shards.json").read_text())
     assert manifest["__kind__"] == "wids-shard-index-v1"
     assert [s["nsamples"] for s in manifest["shardlist"]] == [6, 6]
-    urls = [str(synth_out / s["url"]) for s in manifest["shardlist"]]
-    assert len(list(wds.WebDataset(urls, shardshuffle=False))) == 12
+    urls = [str(out / s["url"]) for out in (synth_out, cur)
+            for s in json.loads((out / "shards.json").read_text())["shardlist"]]
+    read = list(wds.WebDataset(urls, shardshuffle=False).decode("rgb"))
+    assert len(read) == len(both) and {r["json"]["source"] for r in read} == {"synth", "doc"}
 
 
 def test_render_folder_loads_as_imagefolder(assets, tmp_path, monkeypatch):

@@ -220,7 +220,9 @@ def _cmd_experiment(args) -> int:
     from textsynth.experiment import load_experiment_config, run
     from textsynth.vae.train import setup_logging
 
-    cfg = load_experiment_config(args.config, quick=args.quick)
+    from textsynth.config import parse_sets
+
+    cfg = load_experiment_config(args.config, quick=args.quick, overrides=parse_sets(args.set))
     setup_logging(None)
     result = run(cfg, args.out, address=args.address, only=args.only)
     out = Path(args.out)
@@ -247,6 +249,7 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
                         "rerun without --only to evaluate and report)")
     p.add_argument("--address", help="Ray address for the synth/curate jobs (default: $RAY_ADDRESS, "
                                      "else an embedded local Ray)")
+    add_set_arg(p, "--set synth.num_samples=2000 --set bench.synth.num_samples=40")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -335,10 +338,10 @@ def count_or_zero(text: str) -> int:
     return _int_at_least(text, 0)
 
 
-def add_set_arg(p: argparse.ArgumentParser) -> None:
+def add_set_arg(p: argparse.ArgumentParser,
+                example: str = "--set canvas.width=512 --set text.lang_probs='{en: 1.0}'") -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config key, value as YAML; repeatable, e.g. "
-                        "--set canvas.width=512 --set text.lang_probs='{en: 1.0}'")
+                   help=f"override a config key, value as YAML; repeatable, e.g. {example}")
 
 
 def config_overrides(args) -> dict:
