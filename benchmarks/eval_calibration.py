@@ -22,10 +22,10 @@ MODELS = ["identity", "jpeg-q90", "jpeg-q50", "jpeg-q20", "bicubic-f8", "bicubic
 
 def synth_bench(out: Path, n: int) -> None:
     from textsynth.config import load_config
-    from textsynth.generate import Stats, make_sample
-    from textsynth.recipe import Skip
-    from textsynth.render import encode
-    from textsynth.resources import Resources
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.recipe import Skip
+    from textsynth.synthesis.render import encode
+    from textsynth.synthesis.resources import Resources
     from textsynth.shards import filesystem, pack, publish
 
     res = Resources(load_config())

@@ -42,9 +42,9 @@ QUERIES = {
 
 def make_index(out: Path, rows: int, per_shard: int) -> dict:
     from textsynth.config import load_config
-    from textsynth.generate import Stats, make_sample
-    from textsynth.recipe import Skip
-    from textsynth.resources import Resources
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.recipe import Skip
+    from textsynth.synthesis.resources import Resources
     from textsynth.shards import index_row
 
     res = Resources(load_config(None, seed=7))

@@ -28,9 +28,9 @@ import cv2  # noqa: E402
 
 from textsynth import paths  # noqa: E402
 from textsynth.config import load_config  # noqa: E402
-from textsynth.generate import Stats, make_sample  # noqa: E402
-from textsynth.render import encode  # noqa: E402
-from textsynth.resources import Resources  # noqa: E402
+from textsynth.synthesis.generate import Stats, make_sample  # noqa: E402
+from textsynth.synthesis.render import encode  # noqa: E402
+from textsynth.synthesis.resources import Resources  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE = REPO / "benchmarks" / "synthtiger_baseline"
@@ -109,9 +109,9 @@ def measure_memory(home: str | None, num: int) -> dict:
     code = f"""
 import resource, sys
 from textsynth.config import load_config
-from textsynth.generate import Stats, make_sample
-from textsynth.render import encode
-from textsynth.resources import Resources
+from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.render import encode
+from textsynth.synthesis.resources import Resources
 r = Resources(load_config(None))
 s = Stats()
 for i in range({num}):

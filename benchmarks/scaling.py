@@ -54,7 +54,7 @@ import pyarrow.fs as pafs  # noqa: E402
 
 from textsynth import paths  # noqa: E402
 from textsynth.config import load_config  # noqa: E402
-from textsynth.resources import Resources  # noqa: E402
+from textsynth.synthesis.resources import Resources  # noqa: E402
 from textsynth.shards import ShardSpec, plan, read_completion, write_shard  # noqa: E402
 
 WARM_FIRST = 10_000_000  # warm-up samples come from here on: never the timed samples

@@ -23,7 +23,7 @@ def assets():
 
 @pytest.fixture(scope="session")
 def fonts(assets):
-    from textsynth.fonts import FontRegistry
+    from textsynth.synthesis.fonts import FontRegistry
 
     return FontRegistry.from_dirs()
 

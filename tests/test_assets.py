@@ -11,7 +11,7 @@ import pytest
 
 from textsynth.assets.fetch import fetch, is_done, load_items
 from textsynth.assets.packages import FetchError, download_deb, download_wheel, extract
-from textsynth.fonts import FontRegistry, scan_file
+from textsynth.synthesis.fonts import FontRegistry, scan_file
 
 
 def test_second_fetch_does_nothing(assets):

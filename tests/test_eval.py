@@ -78,8 +78,8 @@ def test_ssim_and_edit_distance_match_their_references(res_images):
 @pytest.fixture(scope="module")
 def res_images(assets):
     from textsynth.config import load_config
-    from textsynth.generate import Stats, make_sample
-    from textsynth.resources import Resources
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.resources import Resources
 
     res = Resources(load_config(None, seed=11))
     return [make_sample(res, 11, i, Stats())[0] for i in range(4)]
@@ -108,9 +108,9 @@ def test_char_count_filter_and_ngram_dedup_on_constructed_cases():
 def synth_bench(assets, tmp_path_factory):
     """A tiny synthetic bench: large, dark-on-light text the OCR reads, ground truth known."""
     from textsynth.config import load_config
-    from textsynth.generate import Stats, make_sample
-    from textsynth.render import encode
-    from textsynth.resources import Resources
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.render import encode
+    from textsynth.synthesis.resources import Resources
     from textsynth.shards import filesystem, pack, publish
 
     cfg = load_config(size={"bucket_probs": {"17-20": 1.0}}, layout={"lines": [2, 3], "blocks": [1, 1]},

@@ -27,7 +27,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 def synth_out(assets, tmp_path_factory):
     """Two shards of the default config with per-character boxes (the job's own shard writer)."""
     from textsynth.config import load_config
-    from textsynth.resources import Resources
+    from textsynth.synthesis.resources import Resources
     from textsynth.shards import ShardSpec, filesystem, write_shard
 
     cfg = load_config(None, seed=5)

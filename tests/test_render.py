@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from textsynth.config import ConfigError, load_config
-from textsynth.generate import Stats, make_sample
-from textsynth.raster import FaceRaster, draw_line
-from textsynth.recipe import Skip, sample_recipe
-from textsynth.render import encode, render
-from textsynth.resources import Resources
+from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.raster import FaceRaster, draw_line
+from textsynth.synthesis.recipe import Skip, sample_recipe
+from textsynth.synthesis.render import encode, render
+from textsynth.synthesis.resources import Resources
 
 
 def _write(tmp_path, name, text):
@@ -226,7 +226,7 @@ def test_empty_corpus_is_a_clear_error(tmp_path, assets):
 def test_a_book_on_one_line_is_cut_into_varied_pieces_with_a_warning(tmp_path):
     """Issue 13.4: a 5 MB single-line corpus ran at ~1 sample/s (every draw re-tokenised
     it) and every English line began with the same words."""
-    from textsynth.text import MAX_LINE_CHARS, Corpus
+    from textsynth.synthesis.text import MAX_LINE_CHARS, Corpus
 
     words = [f"w{i}" for i in range(200_000)]
     path = tmp_path / "en-book.txt"
@@ -287,7 +287,7 @@ def test_a_png_bomb_is_too_many_pixels(tmp_path):
     """Issue 13.9: a 30000x30000 PNG header was labelled corrupt_image."""
     from bad_files import png_bomb
 
-    from textsynth.backgrounds import BadImage, decode_image
+    from textsynth.synthesis.backgrounds import BadImage, decode_image
 
     png_bomb(tmp_path / "bomb.png")
     with pytest.raises(BadImage) as e:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from textsynth.config import load_config
-from textsynth.generate import Stats, make_sample
+from textsynth.synthesis.generate import Stats, make_sample
 from textsynth.metrics import ned
-from textsynth.resources import Resources
+from textsynth.synthesis.resources import Resources
 
 SAMPLES_PER_LANG = 10
 

@@ -290,7 +290,7 @@ def test_lpips_matches_the_lpips_package_on_a_random_backbone(tmp_path, monkeypa
 
 def _make_synth(root: Path, shards: int, per_shard: int) -> Path:
     from textsynth.config import load_config
-    from textsynth.resources import Resources
+    from textsynth.synthesis.resources import Resources
     from textsynth.shards import ShardSpec, filesystem, write_shard
 
     cfg = load_config(None, seed=0, canvas={"width": 64, "height": 64},
@@ -325,7 +325,7 @@ def _make_doc(root: Path, assets: Path, shards: int, per_shard: int) -> Path:
         if len(tiles) >= shards * per_shard:
             break
     assert len(tiles) >= shards * per_shard
-    from textsynth.render import encode
+    from textsynth.synthesis.render import encode
 
     fs, r = filesystem(str(root))
     for d in ("shards", "_completions"):

@@ -12,8 +12,8 @@ The Python API (imported lazily, so ``import textsynth`` stays cheap):
 
 __version__ = "0.1.0"
 
-_API = {"load_config": "textsynth.config", "Renderer": "textsynth.renderer",
-        "Sample": "textsynth.renderer", "torch_dataset": "textsynth.renderer"}
+_API = {"load_config": "textsynth.config", "Renderer": "textsynth.synthesis.renderer",
+        "Sample": "textsynth.synthesis.renderer", "torch_dataset": "textsynth.synthesis.renderer"}
 __all__ = ["__version__", *_API]
 
 

@@ -33,11 +33,11 @@ def _cmd_render(args) -> int:
     from tqdm import tqdm
 
     from textsynth.config import load_config
-    from textsynth.contact_sheet import contact_sheet
-    from textsynth.generate import Stats, make_sample
-    from textsynth.recipe import Skip
-    from textsynth.render import encode
-    from textsynth.resources import Resources
+    from textsynth.synthesis.contact_sheet import contact_sheet
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.recipe import Skip
+    from textsynth.synthesis.render import encode
+    from textsynth.synthesis.resources import Resources
 
     cfg = load_config(args.config, **config_overrides(args))
     res = Resources(cfg)

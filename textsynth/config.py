@@ -36,6 +36,10 @@ DEFAULTS: dict = {
         "bucket_probs": {"5-8": 0.25, "9-12": 0.25, "13-16": 0.25, "17-20": 0.25},
     },
     "layout": {
+        # which layout template each sample uses, by weight (textsynth/synthesis/layouts/):
+        # blocks dense columns heading lists table form slide caption
+        "template_probs": {"blocks": 1.0},
+        # the blocks template:
         "lines": [2, 8],          # text lines per canvas (inclusive range)
         "blocks": [1, 3],
         "mode_probs": {"lines": 0.5, "paragraph": 0.5},
@@ -60,7 +64,7 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs",
+FREE_FORM = {"text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
 
 
@@ -157,6 +161,9 @@ def _check(cfg: dict) -> None:
     lay = cfg["layout"]
     _pair("layout.lines", lay["lines"], 1, 200, integer=True)
     _pair("layout.blocks", lay["blocks"], 1, 50, integer=True)
+    from textsynth.synthesis.layouts import TEMPLATES
+
+    _weights("layout.template_probs", lay["template_probs"], set(TEMPLATES))
     _weights("layout.mode_probs", lay["mode_probs"], {"lines", "paragraph"})
     _weights("layout.align_probs", lay["align_probs"], {"left", "center", "right"})
     _pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)

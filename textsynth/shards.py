@@ -24,10 +24,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from textsynth.generate import Stats, make_sample
-from textsynth.recipe import Skip
-from textsynth.render import encode
-from textsynth.resources import Resources
+from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.recipe import Skip
+from textsynth.synthesis.render import encode
+from textsynth.synthesis.text import count_chars
+from textsynth.synthesis.resources import Resources
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ INDEX_SCHEMA = pa.schema(
     [("key", pa.string()), ("image", pa.string()), ("image_offset", pa.int64()),
      ("image_size", pa.int64()), ("source", pa.string()), ("lang", pa.string()),
      ("width", pa.int32()), ("height", pa.int32()), ("text", pa.string()),
-     ("char_px", pa.float64()), ("size_bucket", pa.string()), ("num_lines", pa.int32()),
+     ("char_px", pa.float64()), ("size_bucket", pa.string()), ("template", pa.string()),
+     ("num_lines", pa.int32()), ("num_chars", pa.int32()),
      ("fonts", pa.list_(pa.string())), ("lines", pa.list_(LINE)), ("origin", ORIGIN),
      ("scores", pa.struct([(k, pa.float64()) for k in SCORES])),
      *[(f"score_{k}", pa.float64()) for k in SCORES], ("recipe", pa.string())])
@@ -85,7 +87,8 @@ INDEX_SCHEMA = pa.schema(
 # per-character boxes there (``output.char_boxes``), which the index leaves out.
 CHAR = pa.struct([("text", pa.string()), ("bbox", _INTS)])
 SAMPLE_JSON = pa.struct(
-    [INDEX_SCHEMA.field(k) for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")]
+    [INDEX_SCHEMA.field(k) for k in ("source", "lang", "width", "height", "text", "char_px",
+                                     "size_bucket", "template")]
     + [("lines", pa.list_(pa.struct([*LINE, ("chars", pa.list_(CHAR))])))]
     + [INDEX_SCHEMA.field(k) for k in ("origin", "scores", "recipe")])
 _TOP = {f.name for f in SAMPLE_JSON}
@@ -116,8 +119,10 @@ def index_row(key: str, meta: dict, image_name: str, image_offset: int, image_si
     scores = _fields(meta.get("scores") or {}, INDEX_SCHEMA.field("scores").type, "scores")
     return {
         "key": key, "image": image_name, "image_offset": image_offset, "image_size": image_size,
-        **{k: meta.get(k) for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")},
-        "num_lines": len(lines), "fonts": fonts_of(lines),
+        **{k: meta.get(k) for k in ("source", "lang", "width", "height", "text", "char_px",
+                                    "size_bucket", "template")},
+        "num_lines": len(lines), "num_chars": count_chars(meta.get("text") or ""),
+        "fonts": fonts_of(lines),
         "lines": [_fields({k: v for k, v in ln.items() if k != "chars"}, LINE, "a line")
                   for ln in lines],   # per-character boxes stay in the tar's JSON
         "origin": _fields(meta.get("origin"), ORIGIN, "origin"),

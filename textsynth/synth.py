@@ -10,14 +10,13 @@ be a local path or a URI such as ``s3://bucket/prefix``.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import json
 import sys
 import time
 from dataclasses import dataclass
 
 
-from textsynth.generate import Stats, top_reasons
+from textsynth.synthesis.generate import Stats, top_reasons
 from textsynth.ray_driver import map_unordered
 from textsynth.card import write_manifest
 from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
@@ -32,7 +31,7 @@ def _config_key(cfg: dict) -> str:
 
 def _resources(cfg: dict):
     """This process's Resources for ``cfg``: loaded on first use, then reused."""
-    from textsynth.resources import Resources
+    from textsynth.synthesis.resources import Resources
 
     key = _config_key(cfg)
     if key not in _WORKER_RESOURCES:
@@ -77,7 +76,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     """Run (or resume) a synthesis job into ``out``; see the module docstring."""
     from tqdm import tqdm
 
-    from textsynth.resources import Resources
+    from textsynth.synthesis.resources import Resources
 
     out = resolve_uri(out)
     fs, root = filesystem(out)
@@ -118,8 +117,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     total = Stats()
     for r in records.values():
         if r:
-            total.merge(Stats(r["samples"], Counter(r["stats"]["skips"]),
-                              Counter(r["stats"]["events"])))
+            total.merge(Stats.from_dict(r["stats"]))
     new_samples = sum(records[s.index]["samples"] for s in todo if records[s.index])
     stats = {
         **total.as_dict(),
@@ -140,6 +138,8 @@ def summary(result: JobResult, out: str) -> str:
     lines = [f"{out}: {s['shards_done']}/{result.shards} shards, {s['samples']} samples "
              f"({result.done_before} shards were already done)",
              f"  skips: {s['skips'] or 'none'}",
+             f"  templates: {s['templates']}; {s['mean_chars_per_sample']} characters and "
+             f"{s['mean_ink_frac']:.1%} ink per sample",
              f"  this run: {s['timing']['samples_this_run']} samples in "
              f"{s['timing']['wall_seconds']} s ({s['timing']['samples_per_s']} samples/s)"]
     if result.failed:

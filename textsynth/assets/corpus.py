@@ -26,7 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from textsynth.scripts import HAN_CLASS, HAN_RE, is_han
+from textsynth.synthesis.scripts import HAN_CLASS, HAN_RE, is_han
 
 __all__ = ["KINDS", "LANGS", "build_corpus", "clean_line", "split_long", "is_hanzi", "hanzi_ratio"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from textsynth.curation import clarity, dedup, ingest
-from textsynth.scripts import is_han
+from textsynth.synthesis.scripts import is_han
 
 SIZE_BUCKETS = [("5-8", 5, 8), ("9-12", 9, 12), ("13-16", 13, 16), ("17-20", 17, 20)]
 # OCR boxes are line boxes: for Chinese about the ideograph height, for Latin text the

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from textsynth.scripts import is_han
+from textsynth.synthesis.scripts import is_han
 
 
 def content_hash(img: np.ndarray) -> str:

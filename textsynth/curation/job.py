@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
-from textsynth.render import encode
+from textsynth.synthesis.render import encode
 from textsynth.card import write_manifest
 from textsynth.shards import (atomic_write, claim_output, filesystem, make_output_dirs, pack,
                               parquet_from_bytes, publish, read_bytes, resolve_uri, tar_member)
@@ -329,7 +329,7 @@ def main_exit_code(result: CurateResult) -> int:
         return 1
     s = result.stats
     if s["kept"] == 0:  # filters reject most crops by design, but none kept means bad inputs
-        from textsynth.generate import top_reasons
+        from textsynth.synthesis.generate import top_reasons
 
         print(f"error: kept 0 crops from {s['inputs']} input(s) ({s['crops']} crops); "
               f"top reject reasons: {top_reasons(s['rejects'])}", file=sys.stderr)

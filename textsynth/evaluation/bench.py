@@ -164,7 +164,7 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
     """Build a bench from PDFs / folders of PDFs / curated doc output dirs into ``out``."""
     from tqdm import tqdm
 
-    from textsynth.render import encode
+    from textsynth.synthesis.render import encode
     from textsynth.card import write_manifest
     from textsynth.shards import atomic_write, filesystem, pack, publish
 

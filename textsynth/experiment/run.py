@@ -125,9 +125,9 @@ def _doc_bench(cfg: dict, docs: str, out: Path, ocr) -> dict:
 
 def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     """Square crops of held-out photos, as bench shards (``source: general``)."""
-    from textsynth.backgrounds import IMAGE_SUFFIXES, decode_image
+    from textsynth.synthesis.backgrounds import IMAGE_SUFFIXES, decode_image
     from textsynth.experiment.splits import list_files
-    from textsynth.render import encode
+    from textsynth.synthesis.render import encode
     from textsynth.card import write_manifest
     from textsynth.shards import atomic_write, filesystem, pack, publish
 
@@ -163,7 +163,7 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     """The first ``n`` samples of a bench (in ``buckets`` when given) as a bench of their own:
     what the training curves are measured on."""
     from textsynth.evaluation.run import read_bench
-    from textsynth.render import encode
+    from textsynth.synthesis.render import encode
     from textsynth.card import write_manifest
     from textsynth.shards import filesystem, pack, publish
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from textsynth.backgrounds import IMAGE_SUFFIXES
-from textsynth.text import clean
+from textsynth.synthesis.backgrounds import IMAGE_SUFFIXES
+from textsynth.synthesis.text import clean
 
 DOC_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".html", ".htm"}
 
@@ -117,7 +117,7 @@ def split_corpus(files: list[Path], lang: str, salt: str, fraction: float,
 def make_splits(cfg: dict, dest: Path) -> dict:
     """Write every split under ``dest``; returns a manifest (also ``dest/splits.json``) whose
     paths are relative to ``dest``, so the experiment dir can move (e.g. to a GPU machine)."""
-    from textsynth.resources import corpus_files
+    from textsynth.synthesis.resources import corpus_files
     from textsynth.vae.data import resolve
 
     s = cfg["split"]

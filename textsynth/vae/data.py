@@ -44,7 +44,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from textsynth.backgrounds import IMAGE_SUFFIXES
+from textsynth.synthesis.backgrounds import IMAGE_SUFFIXES
 
 log = logging.getLogger("textsynth.vae")
 

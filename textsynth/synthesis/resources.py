@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.backgrounds import Backgrounds
-from textsynth.fonts import FontRegistry
-from textsynth.raster import FaceRaster
-from textsynth.text import Corpus
+from textsynth.synthesis.backgrounds import Backgrounds
+from textsynth.synthesis.fonts import FontRegistry
+from textsynth.synthesis.raster import FaceRaster
+from textsynth.synthesis.text import Corpus
 
 
 def corpus_files(cfg: dict, lang: str) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from textsynth.scripts import HAN_RE
+from textsynth.synthesis.scripts import HAN_RE
 
 CLOSING = set("，。、；：？！）》」』】〕〉”’…·,.;:?!)]}%")
 OPENING = set("（《「『【〔〈“‘([{")
@@ -38,6 +38,11 @@ def script_of(s: str) -> str:
     """'zh', 'en' or 'mixed' by the characters present."""
     han, latin = bool(HAN_RE.search(s)), bool(_LATIN.search(s))
     return "mixed" if han and latin else ("zh" if han else "en")
+
+
+def count_chars(text: str) -> int:
+    """Non-space characters: the density measure of a sample."""
+    return sum(not c.isspace() for c in text)
 
 
 def tokenize(s: str) -> list[str]:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from textsynth.raster import BadFont
-from textsynth.recipe import Skip, sample_recipe
-from textsynth.render import render
-from textsynth.resources import Resources
+from textsynth.synthesis.raster import BadFont
+from textsynth.synthesis.text import count_chars
+from textsynth.synthesis.recipe import Skip, sample_recipe
+from textsynth.synthesis.render import render
+from textsynth.synthesis.resources import Resources
 
 MAX_ATTEMPTS = 8
 
@@ -26,15 +27,36 @@ class Stats:
     samples: int = 0
     skips: Counter = field(default_factory=Counter)      # sample attempts abandoned, by reason
     events: Counter = field(default_factory=Counter)     # recoverable events (text resampled, ...)
+    templates: Counter = field(default_factory=Counter)  # samples per layout template
+    chars: int = 0                                       # non-space characters, all samples
+    ink: float = 0.0                                     # sum of the samples' ink fractions
 
     def merge(self, other: "Stats") -> None:
         self.samples += other.samples
         self.skips.update(other.skips)
         self.events.update(other.events)
+        self.templates.update(other.templates)
+        self.chars += other.chars
+        self.ink += other.ink
+
+    def add(self, meta: dict) -> None:
+        self.samples += 1
+        self.templates[meta.get("template", "blocks")] += 1
+        self.chars += count_chars(meta["text"])
+        self.ink += meta["scores"].get("ink_frac", 0.0)
 
     def as_dict(self) -> dict:
+        n = max(1, self.samples)
         return {"samples": self.samples, "skips": dict(sorted(self.skips.items())),
-                "events": dict(sorted(self.events.items()))}
+                "events": dict(sorted(self.events.items())),
+                "templates": dict(sorted(self.templates.items())),
+                "chars": self.chars, "mean_chars_per_sample": round(self.chars / n, 1),
+                "ink": round(self.ink, 4), "mean_ink_frac": round(self.ink / n, 4)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stats":
+        return cls(d["samples"], Counter(d["skips"]), Counter(d["events"]),
+                   Counter(d.get("templates", {})), d.get("chars", 0), d.get("ink", 0.0))
 
 
 def top_reasons(counts: dict, n: int = 3) -> str:
@@ -60,6 +82,6 @@ def make_sample(res: Resources, seed: int, index: int, stats: Stats) -> tuple[np
             continue
         finally:
             stats.events.update(events)
-        stats.samples += 1
+        stats.add(meta)
         return img, meta
     raise Skip("max_attempts")

@@ -11,6 +11,8 @@ caches make steady-state rendering mostly array copies.
 
 from __future__ import annotations
 
+import bisect
+
 import ctypes
 import unicodedata
 import weakref
@@ -21,8 +23,8 @@ import freetype
 import numpy as np
 import uharfbuzz as hb
 
-from textsynth.fonts import Face
-from textsynth.scripts import is_han
+from textsynth.synthesis.fonts import Face
+from textsynth.synthesis.scripts import is_han
 
 LOAD_FLAGS = freetype.FT_LOAD_DEFAULT | freetype.FT_LOAD_NO_BITMAP | freetype.FT_LOAD_TARGET_NORMAL
 REF_HAN, REF_LATIN = "国", "H"
@@ -217,6 +219,19 @@ class FaceRaster:
             self._shaped.clear()
         self._shaped[key] = line
         return line
+
+
+def justify(line: ShapedLine, text: str, width: int) -> ShapedLine:
+    """``line`` stretched to ``width`` px: the extra space is shared among the gaps after
+    spaces, or, in text without spaces (Chinese), among the gaps between characters."""
+    extra = width - line.advance
+    clusters = sorted({c for *_, c in line.glyphs})
+    gaps = [c for c in clusters if text[c].isspace()] or clusters[1:]
+    if extra <= 0 or not gaps:
+        return line
+    glyphs = [(g, x + extra * bisect.bisect_right(gaps, c) // len(gaps), y, c)
+              for g, x, y, c in line.glyphs]
+    return ShapedLine(glyphs, width)
 
 
 class MissingGlyph(ValueError):

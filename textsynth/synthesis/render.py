@@ -10,9 +10,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from textsynth.color import composite
-from textsynth.raster import draw_line
-from textsynth.resources import Resources
+from textsynth.synthesis.color import composite
+from textsynth.synthesis.raster import draw_line, justify
+from textsynth.synthesis.recipe import READABLE_VERSIONS
+from textsynth.synthesis.resources import Resources
 
 
 def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
@@ -28,13 +29,29 @@ def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
     return res.backgrounds.crop(bg["file"], bg["crop"], W, H)
 
 
+class RecipeVersionError(ValueError):
+    pass
+
+
 def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.ndarray, dict]:
     """Draw the recipe. Returns (RGB uint8 image, metadata dict)."""
+    version = recipe.get("version")
+    if version not in READABLE_VERSIONS:
+        raise RecipeVersionError(
+            f"recipe version {version!r} is not one this textsynth renders "
+            f"({', '.join(map(str, READABLE_VERSIONS))}); re-make the sample with the job's "
+            f"config and seed instead (recipe seed {recipe.get('seed')})")
     W, H = recipe["canvas"]
     img = background_pixels(res, recipe)
+    for rule in recipe.get("rules", ()):   # table rules, underlines, bars: under the text
+        x0, y0, x1, y1 = rule["box"]
+        img[y0:y1, x0:x1] = rule["color"]
     lines_meta = []
+    ink_pixels = np.zeros((H, W), bool)
     for line in recipe["lines"]:
         shaped = res.raster(line["font"]).shape(line["text"], line["em"])
+        if line.get("justify"):
+            shaped = justify(shaped, line["text"], line["justify"])
         ix0, iy0, ix1, iy1 = shaped.ink_bounds()
         x0, y0 = line["x"] + ix0, line["baseline"] + iy0
         mask = np.zeros((iy1 - iy0, ix1 - ix0), np.uint8)
@@ -55,6 +72,7 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             big = cv2.dilate(np.pad(mask, pad), np.ones((k, k), np.uint8))
             _composite_clipped(img, big, fx["outline"]["color"], x0 - pad, y0 - pad)
         composite(img, mask, line["color"], x0, y0)
+        ink_pixels[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] |= mask > 0
         meta = {"text": line["text"], "bbox": [x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]],
                 "font": line["font"], "px": line["px"]}
         if char_boxes:
@@ -74,10 +92,12 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
         "lines": lines_meta,
         "char_px": char_px,
         "size_bucket": recipe["size_bucket"],
+        "template": recipe.get("template", "blocks"),
         "recipe": recipe,
         "origin": ({"background": bg["file"], "crop": bg["crop"]} if bg["mode"] == "photo"
                    else {"background": None, "color": bg["color"]}),
-        "scores": {"min_contrast": min(ln["contrast"] for ln in recipe["lines"])},
+        "scores": {"min_contrast": min(ln["contrast"] for ln in recipe["lines"]),
+                   "ink_frac": round(float(ink_pixels.mean()), 5)},
     }
     return img, meta
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textsynth.generate import Stats, make_sample
-from textsynth.recipe import Skip
+from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.recipe import Skip
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Renderer:
 
     def __init__(self, config: dict | str | Path | None = None):
         from textsynth.config import load_config
-        from textsynth.resources import Resources
+        from textsynth.synthesis.resources import Resources
 
         self.cfg = config if isinstance(config, dict) else load_config(config)
         self.resources = Resources(self.cfg)  # fonts, corpora, photos: loaded once

@@ -1,0 +1,105 @@
+"""Sampling: draw every random choice of one sample into a plain-data recipe.
+
+A recipe says which background crop, which layout template, which text in which font at
+which em size, where each line's pen and baseline are, which rules (table lines,
+underlines) are drawn, and which colour/effects everything gets. Rendering
+(:mod:`textsynth.synthesis.render`) is a pure function of it, so a recipe explains and
+reproduces its sample. Layout decisions that need glyph metrics (wrapping, fitting) are made
+by the templates in :mod:`textsynth.synthesis.layouts`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from textsynth.synthesis.backgrounds import BadImage
+from textsynth.synthesis.color import background_range, choose_color, worst_contrast
+from textsynth.synthesis.layouts import TEMPLATES
+from textsynth.synthesis.layouts.common import Page, Skip, choice
+from textsynth.synthesis.resources import Resources
+
+# 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
+# Version-1 recipes (blocks only, no rules) render the same under version 2's renderer.
+RECIPE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+__all__ = ["RECIPE_VERSION", "READABLE_VERSIONS", "Skip", "sample_recipe"]
+
+
+def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | None = None) -> dict:
+    """Draw one recipe. Raises Skip (with a reason) when the sample can't be made."""
+    cfg, counters = res.cfg, (counters if counters is not None else {})
+    W, H = cfg["canvas"]["width"], cfg["canvas"]["height"]
+    col = cfg["color"]
+
+    # Background.
+    if res.backgrounds is not None:
+        # Drawn from every file found, bad ones included: which photo a draw names must not
+        # depend on what this process happened to meet before (resume must be byte-identical).
+        # A draw that lands on a bad photo skips this attempt, counted with the reason.
+        names = res.backgrounds.names
+        name = names[int(rng.integers(len(names)))]
+        if name in res.backgrounds.bad:
+            raise Skip(f"bad_background:{res.backgrounds.bad[name]}")
+        try:
+            box = res.backgrounds.sample_box(rng, name, W, H, cfg["background"]["min_crop_frac"])
+        except BadImage as e:
+            raise Skip(f"bad_background:{e.reason}") from None
+        background = {"mode": "photo", "file": name, "crop": box, "max_side": res.backgrounds.max_side}
+        bg = res.backgrounds.crop(name, box, W, H)
+    else:
+        color = rng.integers(0, 256, size=3).tolist()
+        background = {"mode": "plain", "color": color}
+        bg = np.empty((H, W, 3), np.uint8)
+        bg[...] = color
+
+    # Template (no draw when the config names one: version-1 configs keep their draws);
+    # the template draws the size bucket every size of the sample stays inside.
+    probs = {k: v for k, v in cfg["layout"]["template_probs"].items() if v > 0}
+    template = next(iter(probs)) if len(probs) == 1 else choice(rng, probs)
+    page = Page(res, rng, counters, W, H)
+    TEMPLATES[template](page)
+    if not page.lines:
+        raise Skip("no_room_for_text")
+
+    # Colours: per line against the background under it (the blocks template, as in
+    # version 1), or per block — one colour for a block's lines and rules — re-drawn for a
+    # line only where the block's colour is not legible on that line's background.
+    per_block = template != "blocks"
+    block_color: dict[int, list[int]] = {}
+    for line in page.lines:
+        shaped = res.raster(line["font"]).shape(line["text"], line["em"])
+        ink = shaped.ink_bounds()
+        x0, y0 = line["x"] + ink[0], line["baseline"] + ink[1]
+        x1, y1 = line["x"] + (line.get("justify") or ink[2]), line["baseline"] + ink[3]
+        lum_lo, lum_hi = background_range(bg[y0:y1, max(0, x0):min(W, x1)], col["bg_percentiles"])
+        color = block_color.get(line["block"]) if per_block else None
+        score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
+        if score < col["min_contrast"]:
+            color, score = choose_color(rng, lum_lo, lum_hi, col["min_contrast"], col["tries"])
+            block_color.setdefault(line["block"], color)
+        effects = {}
+        if score < col["min_contrast"] or rng.random() < col["panel_prob"]:
+            # Opposite pole to the text so the panel itself gives the contrast.
+            panel = [255 - color[0], 255 - color[1], 255 - color[2]]
+            effects["panel"] = {"color": panel, "alpha": 0.85, "pad": max(1, line["px"] // 4)}
+            score = worst_contrast(color, *background_range(np.asarray([[panel]], np.uint8)))
+        if rng.random() < col["outline_prob"]:
+            effects["outline"] = {"color": [255 - c for c in color], "width": 1}
+        if rng.random() < col["shadow_prob"]:
+            effects["shadow"] = {"color": [255 - c for c in color], "offset": [1, 1]}
+        line.update(color=color, contrast=round(score, 3), effects=effects)
+    rules = [{"box": r["box"], "color": block_color[r["block"]]}
+             for r in page.rules if r["block"] in block_color]
+    recipe = {
+        "version": RECIPE_VERSION,
+        "template": template,
+        "canvas": [W, H],
+        "background": background,
+        "size_bucket": page.bucket,
+        "blocks": page.blocks,
+        "lines": page.lines,
+    }
+    if rules:
+        recipe["rules"] = rules
+    return recipe
