@@ -104,6 +104,11 @@ def test_query_filters_and_faceted_counts(synth_out, curated):
     word = zh["items"][0]["text"].split("\n")[0][:3]
     found = cat.query({"q": [word]}, per_page=500)
     assert any(it["key"] == zh["items"][0]["key"] for it in found["items"])
+    # layout template and canvas size are facets too (curate crops have no template)
+    assert everything["counts"]["template"] == {"blocks": rows}
+    assert cat.query({"template": ["blocks"]}, per_page=500)["total"] == rows
+    sizes = everything["counts"]["canvas"]
+    assert sum(sizes.values()) == cat.num_rows and all("x" in k for k in sizes)
     page2 = cat.query({}, page=1, per_page=5)
     assert [it["key"] for it in page2["items"]] == [it["key"] for it in everything["items"][5:10]]
 

@@ -117,3 +117,31 @@ def test_density_and_template_reach_stats_and_index(assets):
     assert INDEX_SCHEMA.names.index("template") < INDEX_SCHEMA.names.index("num_chars")
     ruled = [bool(make_sample(res, 2, i, Stats())[1]["recipe"].get("rules")) for i in range(12)]
     assert any(ruled)   # table rules are drawn (in the block's colour, under the text)
+
+
+def test_canvas_sizes_are_drawn_per_sample_and_mixed_in_a_shard(assets, tmp_path):
+    """Issue 15.3: one job's shards mix canvas sizes; width/height are in the metadata and
+    the gallery filters by canvas size and template."""
+    from textsynth.gallery.catalog import Catalog
+    from textsynth.shards import ShardSpec, filesystem, write_shard
+
+    sizes = {"256x256": 0.4, "384x640": 0.3, "512x320": 0.3}
+    res = Resources(load_config(DOCS, canvas={"sizes": sizes}))
+    fs, root = filesystem(str(tmp_path / "out"))
+    record = write_shard(res, ShardSpec("mix", 0, 11, 16, 0), fs, root)
+    assert record["samples"] == 16
+    cat = Catalog([str(tmp_path / "out")])
+    got = cat.query({}, per_page=100)
+    canvas = got["counts"]["canvas"]
+    assert set(canvas) <= set(sizes) and len(canvas) >= 2 and sum(canvas.values()) == 16
+    one = next(iter(canvas))
+    picked = cat.query({"canvas": [one]}, per_page=100)
+    assert picked["total"] == canvas[one]
+    assert {f"{it['width']}x{it['height']}" for it in picked["items"]} == {one}
+    assert sum(got["counts"]["template"].values()) == 16
+    for i in range(6):  # the image is the size its metadata says
+        img, meta = make_sample(res, 11, i, Stats())
+        assert img.shape[:2] == (meta["height"], meta["width"])
+        assert f"{meta['width']}x{meta['height']}" in sizes
+    with pytest.raises(ConfigError, match="canvas.sizes: '12x256' is not WIDTHxHEIGHT"):
+        load_config(DOCS, canvas={"sizes": {"12x256": 1.0}})

@@ -8,6 +8,7 @@ a default) and values of the wrong type.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import yaml
@@ -18,7 +19,9 @@ DEFAULT_CONFIG = paths.packaged_config("synth_en_zh.yaml")
 
 DEFAULTS: dict = {
     "seed": 0,
-    "canvas": {"width": 256, "height": 256},
+    # One canvas size, or per-sample sizes by weight, e.g. {"256x256": 0.5, "384x640": 0.2,
+    # "512x512": 0.2, "1024x1024": 0.1} (then width/height are unused).
+    "canvas": {"width": 256, "height": 256, "sizes": {}},
     "background": {
         "mode": "photo",          # photo | plain
         "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
@@ -64,7 +67,7 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
+FREE_FORM = {"canvas.sizes", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
 
 
@@ -133,6 +136,12 @@ def _check(cfg: dict) -> None:
     w, h = cfg["canvas"]["width"], cfg["canvas"]["height"]
     _num("canvas.width", w, 16, 2048, integer=True)
     _num("canvas.height", h, 16, 2048, integer=True)
+    if cfg["canvas"]["sizes"]:
+        _weights("canvas.sizes", cfg["canvas"]["sizes"])
+        for key in cfg["canvas"]["sizes"]:
+            m = re.fullmatch(r"(\d+)x(\d+)", str(key))
+            if not m or not all(16 <= int(v) <= 2048 for v in m.groups()):
+                raise ConfigError(f"canvas.sizes: {key!r} is not WIDTHxHEIGHT with sides 16..2048")
     bg = cfg["background"]
     if bg["mode"] not in ("photo", "plain"):
         raise ConfigError(f"background.mode must be photo or plain, got {bg['mode']!r}")
@@ -196,6 +205,14 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping at top level")
     return data
+
+
+def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:
+    """The canvas sizes a config draws from, ``(width, height) -> weight``."""
+    sizes = cfg["canvas"]["sizes"]
+    if not sizes:
+        return {(cfg["canvas"]["width"], cfg["canvas"]["height"]): 1.0}
+    return {tuple(int(v) for v in k.split("x")): w for k, w in sizes.items() if w > 0}
 
 
 def load_config(path: str | Path | None = None, **overrides) -> dict:

@@ -22,12 +22,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-FACETS = ("dataset", "source", "lang", "size_bucket", "font")
+# Per-row string facets ("canvas" is WIDTHxHEIGHT, made from the index's width and height).
+ROW_FACETS = ("source", "lang", "size_bucket", "template", "canvas")
+FACETS = ("dataset", *ROW_FACETS, "font")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")  # dataset, shard and key names
 MAX_PER_PAGE = 500
 NUMBERS = {"char_px": np.float32, "width": np.int32, "height": np.int32,
            "image_offset": np.int64, "image_size": np.int32}
-READ = {"key", "image", "source", "lang", "size_bucket", "text", "fonts", *NUMBERS}
+READ = {"key", "image", "source", "lang", "size_bucket", "template", "text", "fonts", *NUMBERS}
 
 
 class QueryError(ValueError):
@@ -145,7 +147,7 @@ class Catalog:
         # default pool would keep the per-shard tables read while loading resident.
         pa.set_memory_pool(pa.system_memory_pool())
         self.datasets: dict[str, Dataset] = {}
-        self.facets = {name: Codes() for name in ("dataset", "shard", "source", "lang", "size_bucket", "ext")}
+        self.facets = {name: Codes() for name in ("dataset", "shard", *ROW_FACETS, "ext")}
         self.font_values = Codes()            # one code per (row, font) pair ...
         self._font_rows: list[np.ndarray] = []  # ... and the row it belongs to
         self._keys: list[pa.Array] = []
@@ -215,7 +217,10 @@ class Catalog:
         n, start = t.num_rows, self.num_rows
         self.facets["dataset"].add_constant(dataset, n)
         self.facets["shard"].add_constant(shard, n)
-        for col in ("source", "lang", "size_bucket"):
+        if "width" in t.column_names and "height" in t.column_names:
+            t = t.append_column("canvas", pc.binary_join_element_wise(
+                t["width"].cast(pa.string()), t["height"].cast(pa.string()), "x"))
+        for col in ROW_FACETS:
             self.facets[col].add(t[col].combine_chunks() if col in t.column_names else pa.nulls(n, pa.string()))
         # the image member is KEY.EXT (webdataset): keep only EXT (null when it is not)
         image, keys = t["image"].combine_chunks(), t["key"].combine_chunks()
@@ -256,7 +261,7 @@ class Catalog:
         else:
             image = f"{key}.{self.facets['ext'].values[ext]}"
         row = {"key": key, "image": image, "text": self._str(self.texts, i),
-               **{f: self._value(f, i) for f in ("dataset", "shard", "source", "lang", "size_bucket")},
+               **{f: self._value(f, i) for f in ("dataset", "shard", *ROW_FACETS)},
                **{k: _num(a[i]) for k, a in self.numbers.items()},
                **{k: _num(a[i]) for k, a in self.scores.items()}}
         row["fonts"] = [self.font_values.values[c] for c in self.font_values.codes[self.font_rows == i]]
@@ -285,7 +290,7 @@ class Catalog:
     def _masks(self, params: dict) -> dict[str, np.ndarray]:
         """One boolean mask per active filter, keyed by the parameter that set it."""
         masks = {}
-        for col in ("dataset", "source", "lang", "size_bucket"):
+        for col in ("dataset", *ROW_FACETS):
             if params.get(col):
                 masks[col] = self.facets[col].mask(params[col])
         if params.get("font"):
@@ -320,7 +325,7 @@ class Catalog:
         page_rows = rows[page * per_page:(page + 1) * per_page]
         items = [{"key": self._str(self.keys, i), "text": (self._str(self.texts, i) or "")[:200],
                   **{c: _num(self.numbers[c][i]) for c in ("char_px", "width", "height")},
-                  **{f: self._value(f, i) for f in ("dataset", "shard", "source", "lang", "size_bucket")}}
+                  **{f: self._value(f, i) for f in ("dataset", "shard", *ROW_FACETS)}}
                  for i in page_rows.tolist()]
         counts = {f: self._facet_counts(f, self._and(m for k, m in masks.items() if k != f))
                   for f in FACETS}

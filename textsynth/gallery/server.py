@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
-from textsynth.gallery.catalog import NAME_RE, Catalog, QueryError
+from textsynth.gallery.catalog import FACETS, NAME_RE, Catalog, QueryError
 from textsynth.gallery.tarstore import MemberError, TarStore
 
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -67,7 +67,7 @@ def parse_query(params: dict) -> tuple[dict, int, int]:
     """Query string -> catalog filters. Repeat a facet to allow several values
     (``lang=en&lang=zh``); ``q`` searches the text; ``score_NAME=LO:HI`` (either side may be
     empty) keeps rows whose score lies in the range; ``page``, ``per_page``."""
-    filters: dict = {k: params[k] for k in ("dataset", "source", "lang", "size_bucket", "font", "q")
+    filters: dict = {k: params[k] for k in (*FACETS, "q")
                      if params.get(k)}
     scores = {}
     for k, v in params.items():

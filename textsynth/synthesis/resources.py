@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textsynth import paths
+from textsynth.config import canvas_sizes
 from textsynth.synthesis.backgrounds import Backgrounds
 from textsynth.synthesis.fonts import FontRegistry
 from textsynth.synthesis.raster import FaceRaster
@@ -36,9 +37,8 @@ class Resources:
         langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
         self.notes = [n for c in self.corpora.values() for n in c.notes]  # warnings for the user
-        canvas = cfg["canvas"]
-        self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None,
-                                        2 * max(canvas["width"], canvas["height"]),
+        largest = max(max(size) for size in canvas_sizes(cfg))
+        self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None, 2 * largest,
                                         cfg["background"]["max_image_pixels"])
                             if cfg["background"]["mode"] == "photo" else None)
         self._rasters: dict[str, FaceRaster] = {}

@@ -3,7 +3,7 @@
 // StaticBackend serves an exported gallery from the data embedded in the page.
 "use strict";
 
-const FACETS = ["dataset", "source", "lang", "size_bucket", "font"];
+const FACETS = ["dataset", "source", "lang", "size_bucket", "template", "canvas", "font"];
 const PER_PAGE = 60;
 
 // ------------------------------------------------------------------ backends

@@ -45,7 +45,7 @@ def _body(page: Page, lang: str, px: int, width: int, height: int, prefer=None) 
 def dense(page: Page) -> None:
     m = page.margin
     lang, px = page.lang(), page.px()
-    width, spacing = page.W - 2 * m, page.uniform(1.0, 1.3)
+    width, spacing = page.W - 2 * m, page.uniform(1.0, 1.2)
     justify = page.rng.random() < 0.5
     paras, style = _body(page, lang, px, width, page.H - 2 * m)
     indent = style.em * 2 if page.rng.random() < 0.5 else 0
@@ -76,7 +76,7 @@ def columns(page: Page) -> None:
     col_w = (page.W - 2 * m - (n - 1) * gutter) // n
     if col_w < 6 * px:
         n, col_w = 1, page.W - 2 * m
-    spacing, justify = page.uniform(1.0, 1.3), page.rng.random() < 0.5
+    spacing, justify = page.uniform(1.0, 1.2), page.rng.random() < 0.5
     paras, style = _body(page, lang, px, col_w * n, page.H - top - m)
     block = page.block(role="body", lang=lang, font=style.font, px=px, columns=n, justify=justify)
     rects = [(m + i * (col_w + gutter), top, col_w, page.H - m) for i in range(n)]
@@ -113,8 +113,8 @@ def heading(page: Page) -> None:
     while y < page.H - m - 2 * page.hi:
         y = _heading(page, lang, m, y, page.W - 2 * m) + round(page.lo * 0.5)
         px = page.px("low")
-        section = page.integer(2, 6)   # body lines in this section
-        spacing = page.uniform(1.0, 1.3)
+        section = page.integer(3, 8)   # body lines in this section
+        spacing = page.uniform(1.0, 1.2)
         paras, style = _body(page, lang, px, page.W - 2 * m, section * px * 2)
         block = page.block(role="body", lang=lang, font=style.font, px=px)
         lines = page.wrap(style, " ".join(paras), page.W - 2 * m, section)[:section]
@@ -130,7 +130,7 @@ def lists(page: Page) -> None:
     m = page.margin
     lang, px = page.lang(), page.px()
     kind = ["bullet", "number", "paren", "letter"][page.integer(0, 3)]
-    spacing, gap = page.uniform(1.0, 1.3), page.uniform(0.0, 0.6)
+    spacing, gap = page.uniform(1.0, 1.2), page.uniform(0.0, 0.4)
     x = m + page.integer(0, 2) * px
     width = page.W - m - x
     bullet = _BULLETS[page.integer(0, len(_BULLETS) - 1)]
