@@ -36,7 +36,7 @@ def _cmd_render(args) -> int:
     from textsynth.synthesis.contact_sheet import contact_sheet
     from textsynth.synthesis.generate import Stats, make_sample
     from textsynth.synthesis.recipe import Skip
-    from textsynth.synthesis.render import encode
+    from textsynth.synthesis.render import encode_output
     from textsynth.synthesis.resources import Resources
 
     cfg = load_config(args.config, **config_overrides(args))
@@ -61,7 +61,7 @@ def _cmd_render(args) -> int:
                 continue
             key = f"render-{index:06d}"
             (out / f"{key}.{fmt}").write_bytes(
-                encode(img, fmt, cfg["output"]["png_level"], cfg["output"]["jpeg_quality"]))
+                encode_output(img, cfg["output"]))
             (out / f"{key}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1))
             row = {k: meta[k] for k in ("source", "lang", "width", "height", "text", "char_px", "size_bucket")}
             row["lines"] = [{k: ln[k] for k in ("text", "bbox", "font", "px")} for ln in meta["lines"]]

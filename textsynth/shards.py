@@ -26,7 +26,7 @@ import yaml
 
 from textsynth.synthesis.generate import Stats, make_sample
 from textsynth.synthesis.recipe import Skip
-from textsynth.synthesis.render import encode
+from textsynth.synthesis.render import encode_output
 from textsynth.synthesis.text import count_chars
 from textsynth.synthesis.resources import Resources
 
@@ -161,7 +161,7 @@ def render_shard(res: Resources, spec: ShardSpec) -> tuple[bytes, bytes, Stats]:
             except Skip:
                 continue  # counted in stats.skips; the key is simply absent
             key = f"{spec.name}-{i:06d}"
-            yield key, f"{key}.{fmt}", encode(img, fmt, out["png_level"], out["jpeg_quality"]), meta
+            yield key, f"{key}.{fmt}", encode_output(img, out), meta
 
     tar_bytes, pq_bytes = pack(samples())
     return tar_bytes, pq_bytes, stats

@@ -60,7 +60,7 @@ DEFAULTS: dict = {
         "category_threshold": 0.3,   # ... within one category (an --input argument)
         "phash_max_distance": 4,     # bits of 64; visual near-duplicates
     },
-    "output": {"format": "png", "png_level": 1, "jpeg_quality": 95,
+    "output": {"format": "png", "png_level": 1, "png_encoder": "zlib", "jpeg_quality": 95,
                "reject_examples_per_reason": 8},
 }
 
@@ -85,6 +85,8 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"dedup.ngram must give n for zh and en, got {cfg['dedup']['ngram']}")
     if cfg["output"]["format"] not in ("png", "jpg", "webp"):
         raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
+    if cfg["output"]["png_encoder"] not in ("zlib", "fpng"):
+        raise ConfigError(f"output.png_encoder must be zlib or fpng, got {cfg['output']['png_encoder']!r}")
     if cfg["ingest"]["files_per_partition"] < 1:
         raise ConfigError("ingest.files_per_partition must be >= 1")
 

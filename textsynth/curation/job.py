@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
-from textsynth.synthesis.render import encode
+from textsynth.synthesis.render import encode, encode_output
 from textsynth.card import write_manifest
 from textsynth.shards import (atomic_write, claim_output, filesystem, make_output_dirs, pack,
                               parquet_from_bytes, publish, read_bytes, resolve_uri, tar_member)
@@ -59,7 +59,7 @@ def _sha(b: bytes) -> str:
 # ---------------------------------------------------------------- phase 1: one partition
 
 def _encode(img, out: dict) -> tuple[str, bytes]:
-    return out["format"], encode(img, out["format"], out["png_level"], out["jpeg_quality"])
+    return out["format"], encode_output(img, out)
 
 
 def _reject_files(rows: list[RejectRow], out: dict) -> tuple[bytes, bytes]:

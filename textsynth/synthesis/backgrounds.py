@@ -1,5 +1,15 @@
 """Background photos: discovery, safe decoding, random crops resized to the canvas.
 
+Sources (``background.dirs``): folders of images, folders of webdataset ``.tar`` shards, and
+shard paths or URIs on any pyarrow filesystem (``s3://bucket/bg/{000000..000999}.tar``;
+brace ranges and alternatives expand). A draw picks one unit uniformly — an image file, or a
+shard and then one of its image members — so a photo in a shard is named ``SHARD#MEMBER``
+in the recipe. A shard's member list is read on its first draw in a process (tar headers
+only; a seekable read per member after that), so a worker touches only the shards it draws
+from; which member a draw names depends only on the shard's content, never on what the
+process met before (resume stays byte-identical). An unreadable shard or member is a
+counted skip with its reason.
+
 Photos are decoded once per process and kept in a small LRU (by bytes). Large photos are
 downscaled on load to ``max_side`` (by default twice the canvas's longer side, so a crop is
 never shrunk more than ~2x when resized and the resize stays cheap); the recipe records
@@ -8,11 +18,15 @@ never shrunk more than ~2x when resized and the resize stays cheap); the recipe 
 
 from __future__ import annotations
 
+import io
+import re
+import tarfile
 from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow.fs as pafs
 from PIL import Image
 
 from textsynth import paths
@@ -28,11 +42,12 @@ class BadImage(ValueError):
         self.name, self.reason = name, reason
 
 
-def decode_image(path: Path, max_pixels: int) -> np.ndarray:
-    """Decode to RGB uint8, refusing decompression bombs and truncated files."""
-    name = str(path)
+def decode_image(path: Path | bytes, max_pixels: int, name: str | None = None) -> np.ndarray:
+    """Decode a file (or its bytes) to RGB uint8, refusing decompression bombs and
+    truncated files."""
+    name = name or str(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as im:
             if im.width * im.height > max_pixels:
                 raise BadImage(name, "too_many_pixels", f"{im.width}x{im.height} > {max_pixels}")
             im.load()  # raises on truncated data
@@ -47,36 +62,124 @@ def decode_image(path: Path, max_pixels: int) -> np.ndarray:
         raise BadImage(name, "corrupt_image", f"{type(e).__name__}: {e}") from None
 
 
-class Backgrounds:
-    """The photos under some folders, by name (path relative to its folder)."""
+def expand_braces(pattern: str) -> list[str]:
+    """``a-{000..002}.tar`` -> a-000.tar, a-001.tar, a-002.tar; ``{x,y}`` alternatives too
+    (the webdataset shard-list convention; ranges keep the width of their first bound)."""
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if not m:
+        return [pattern]
+    body, head, tail = m.group(1), pattern[:m.start()], pattern[m.end():]
+    rng = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if rng:
+        lo, hi = rng.groups()
+        options = [str(i).zfill(len(lo)) for i in range(int(lo), int(hi) + 1)]
+    else:
+        options = body.split(",")
+    return [x for o in options for x in expand_braces(head + o + tail)]
 
-    def __init__(self, dirs: list[Path] | None = None, max_side: int = 512,
+
+class ShardMembers:
+    """The image members of webdataset tars, listed lazily, read by seeking."""
+
+    def __init__(self, max_listed: int = 256):
+        self._lists: OrderedDict[str, list[tuple[str, int, int]]] = OrderedDict()
+        self.max_listed = max_listed
+
+    @staticmethod
+    def _open(uri: str):
+        fs, path = pafs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))
+        return fs.open_input_file(path)
+
+    def members(self, shard: str) -> list[tuple[str, int, int]]:
+        """(member name, data offset, size) of the shard's images, by name."""
+        got = self._lists.get(shard)
+        if got is None:
+            try:
+                with self._open(shard) as f, tarfile.open(fileobj=f, mode="r:") as tar:
+                    got = sorted((m.name, m.offset_data, m.size) for m in tar
+                                 if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES)
+            except (OSError, tarfile.TarError, EOFError) as e:
+                raise BadImage(shard, "unreadable_shard", f"{type(e).__name__}: {e}") from None
+            if not got:
+                raise BadImage(shard, "shard_without_images")
+            self._lists[shard] = got
+            while len(self._lists) > self.max_listed:
+                self._lists.popitem(last=False)
+        else:
+            self._lists.move_to_end(shard)
+        return got
+
+    def read(self, shard: str, member: str) -> bytes:
+        for name, offset, size in self.members(shard):
+            if name == member:
+                with self._open(shard) as f:
+                    f.seek(offset)
+                    return f.read(size)
+        raise BadImage(f"{shard}#{member}", "missing", "no such member")
+
+
+class Backgrounds:
+    """The photos of some sources (see the module doc), by name: an image file's path
+    relative to its folder, or ``SHARD#MEMBER``."""
+
+    def __init__(self, dirs: list[str | Path] | None = None, max_side: int = 512,
                  max_pixels: int = 40_000_000, cache_bytes: int = 160 << 20):
         self.max_side = max_side
-        dirs = [Path(d) for d in (dirs or [paths.backgrounds_dir()])]
+        sources = [str(d) for d in (dirs or [paths.backgrounds_dir()])]
         self.files: dict[str, Path] = {}
-        for d in dirs:
+        self.shards: list[str] = []
+        for src in sources:
+            if "://" in src or "{" in src or src.endswith(".tar"):
+                self.shards += _shard_uris(src)
+                continue
+            d = Path(src)
             for p in sorted(d.rglob("*")):
                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
                     self.files.setdefault(p.relative_to(d).as_posix(), p)
-        if not self.files:
-            raise ValueError(f"no background images under {', '.join(map(str, dirs))}; "
+                elif p.suffix == ".tar" and p.is_file():
+                    self.shards.append(str(p.resolve()))
+        if not self.files and not self.shards:
+            raise ValueError(f"no background images or .tar shards under {', '.join(sources)}; "
                              "run `textsynth assets fetch` or set background.dirs")
         self.names = sorted(self.files)
+        self.shards = sorted(set(self.shards))
+        self.members = ShardMembers()
         self.bad: dict[str, str] = {}  # name -> reason: a draw that names it is a counted skip
         self.max_pixels, self.cache_bytes = max_pixels, cache_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._last_crop: tuple | None = None
+
+    def draw(self, rng: np.random.Generator) -> str:
+        """A photo's name: one unit (an image file or a shard) uniformly, then for a shard
+        one of its image members uniformly. Raises BadImage for an unreadable shard."""
+        u = int(rng.integers(len(self.names) + len(self.shards)))
+        if u < len(self.names):
+            return self.names[u]
+        shard = self.shards[u - len(self.names)]
+        if shard in self.bad:
+            raise BadImage(shard, self.bad[shard])
+        try:
+            members = self.members.members(shard)
+        except BadImage as e:
+            self.bad[shard] = e.reason
+            raise
+        return f"{shard}#{members[int(rng.integers(len(members)))][0]}"
+
+    def _decode(self, name: str) -> np.ndarray:
+        if name in self.files:
+            return decode_image(self.files[name], self.max_pixels)
+        shard, sep, member = name.rpartition("#")
+        if not sep or shard not in self.shards:
+            raise BadImage(name, "missing", "not in background.dirs")
+        return decode_image(self.members.read(shard, member), self.max_pixels, name)
 
     def load(self, name: str) -> np.ndarray:
         img = self._cache.get(name)
         if img is not None:
             self._cache.move_to_end(name)
             return img
-        if name not in self.files:
-            raise BadImage(name, "missing", "not in background.dirs")
         try:
-            img = decode_image(self.files[name], self.max_pixels)
+            img = self._decode(name)
         except BadImage as e:
             self.bad[name] = e.reason
             raise
@@ -108,3 +211,18 @@ class Backgrounds:
             # Bilinear is enough: photos are pre-scaled so a crop shrinks at most ~2x.
             self._last_crop = (key, cv2.resize(src, (width, height), interpolation=cv2.INTER_LINEAR))
         return self._last_crop[1].copy()
+
+
+def _shard_uris(spec: str) -> list[str]:
+    """Shard paths/URIs of one ``background.dirs`` entry: brace patterns expanded; a URI
+    that names a folder (no ``.tar``) lists the ``.tar`` files in it."""
+    out = []
+    for uri in expand_braces(spec):
+        if uri.endswith(".tar"):
+            out.append(uri if "://" in uri else str(Path(uri).resolve()))
+            continue
+        fs, root = pafs.FileSystem.from_uri(uri)
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        scheme = uri.split("://", 1)[0]
+        out += [f"{scheme}://{i.path}" for i in infos if i.path.endswith(".tar")]
+    return out

@@ -44,11 +44,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         # Drawn from every file found, bad ones included: which photo a draw names must not
         # depend on what this process happened to meet before (resume must be byte-identical).
         # A draw that lands on a bad photo skips this attempt, counted with the reason.
-        names = res.backgrounds.names
-        name = names[int(rng.integers(len(names)))]
-        if name in res.backgrounds.bad:
-            raise Skip(f"bad_background:{res.backgrounds.bad[name]}")
         try:
+            name = res.backgrounds.draw(rng)
+            if name in res.backgrounds.bad:
+                raise Skip(f"bad_background:{res.backgrounds.bad[name]}")
             box = res.backgrounds.sample_box(rng, name, W, H, cfg["background"]["min_crop_frac"])
         except BadImage as e:
             raise Skip(f"bad_background:{e.reason}") from None

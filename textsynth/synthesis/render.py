@@ -130,8 +130,19 @@ def _char_boxes(shaped, line) -> list[dict]:
     return out
 
 
-def encode(img: np.ndarray, fmt: str = "png", png_level: int = 1, jpeg_quality: int = 95) -> bytes:
-    """Encode RGB pixels; deterministic for a given input and settings."""
+def encode_output(img: np.ndarray, out: dict) -> bytes:
+    """Encode with a config's ``output`` settings."""
+    return encode(img, out["format"], out["png_level"], out["jpeg_quality"], out["png_encoder"])
+
+
+def encode(img: np.ndarray, fmt: str = "png", png_level: int = 1, jpeg_quality: int = 95,
+           png_encoder: str = "zlib") -> bytes:
+    """Encode RGB pixels; deterministic for a given input and settings. ``png_encoder``
+    "fpng" writes PNG with the fpng library (a fast, fixed deflate; ``png_level`` unused)."""
+    if fmt == "png" and png_encoder == "fpng":
+        import fpng
+
+        return fpng.from_ndarray(np.ascontiguousarray(img))
     bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     if fmt == "png":
         ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, png_level])
