@@ -316,3 +316,18 @@ def test_corrupt_glyph_data_is_a_per_face_skip_independent_of_history(tmp_path, 
     for i in (3, 17, 29):  # a fresh process, that never met the broken face before i
         img, meta = make_sample(Resources(cfg), 0, i, Stats())
         assert np.array_equal(img, made[i][0]) and meta["recipe"] == made[i][1]["recipe"]
+
+
+def test_fpng_output_is_standard_lossless_png(res):
+    """Issue 15.5: output.png_encoder fpng writes PNG any decoder reads back exactly."""
+    import cv2
+
+    img, _ = make_sample(res, 0, 3, Stats())
+    for encoder in ("zlib", "fpng"):
+        data = encode(img, "png", png_encoder=encoder)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        back = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(back, img), encoder
+        assert encode(img, "png", png_encoder=encoder) == data  # deterministic
+    with pytest.raises(ConfigError, match="output.png_encoder must be zlib or fpng"):
+        load_config(None, output={"png_encoder": "lz4"})

@@ -50,3 +50,17 @@ def test_ocr_reads_16px_lines_on_photos(tmp_path, ocr, lang):
         truth = " ".join(line["text"] for line in meta["lines"])
         scores.append(ned(_normal(" ".join(read), lang), _normal(truth, lang)))
     assert np.mean(scores) >= 0.95, (float(np.mean(scores)), scores)
+
+
+@pytest.mark.parametrize("template", ["dense", "columns", "heading", "lists", "table", "form", "slide", "caption"])
+def test_document_templates_stay_legible_at_14_px_and_up(ocr, template):
+    """Issue 15.6: PP-OCRv5 reads back the >= 14 px lines of every template (each line from
+    its own crop) at mean NED >= 0.95; benchmarks/readback.py measures more samples."""
+    from textsynth import paths
+    from textsynth.evaluation.readback import readback
+
+    res = Resources(load_config(paths.packaged_config("synth_docs.yaml"),
+                                layout={"template_probs": {template: 1.0}},
+                                size={"buckets": {"14-20": [14, 20]}, "bucket_probs": {"14-20": 1.0}}))
+    got = readback(res, ocr, seed=0, num=10)
+    assert got["lines"] >= 15 and got["mean_ned"] >= 0.95, got

@@ -27,6 +27,7 @@ DEFAULTS: dict = {
         "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
         "min_crop_frac": 0.25,    # crop side as a fraction of the photo's largest fitting crop
         "max_image_pixels": 40_000_000,
+        "cache_mb": 96,           # decoded photos kept per worker (an LRU, by bytes)
     },
     "fonts": {"dirs": [], "exclude": []},   # default dirs: $TEXTSYNTH_HOME/fonts
     "text": {
@@ -150,6 +151,7 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"background.mode must be photo or plain, got {bg['mode']!r}")
     _num("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
     _num("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
+    _num("background.cache_mb", bg["cache_mb"], 1, 65536)
     for key in ("dirs", "exclude"):
         if not all(isinstance(x, str) for x in cfg["fonts"][key]):
             raise ConfigError(f"config key 'fonts.{key}' must be a list of strings, got {cfg['fonts'][key]!r}")

@@ -24,6 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from textsynth.memory import give_back_memory
 from textsynth.synthesis.generate import Stats, make_sample
 from textsynth.synthesis.recipe import Skip
 from textsynth.synthesis.render import encode_output
@@ -164,6 +165,7 @@ def render_shard(res: Resources, spec: ShardSpec) -> tuple[bytes, bytes, Stats]:
             yield key, f"{key}.{fmt}", encode_output(img, out), meta
 
     tar_bytes, pq_bytes = pack(samples())
+    give_back_memory()   # a shard's transient canvases and photo decodes, not kept resident
     return tar_bytes, pq_bytes, stats
 
 

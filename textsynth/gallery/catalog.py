@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from textsynth.memory import give_back_memory
+
 # Per-row string facets ("canvas" is WIDTHxHEIGHT, made from the index's width and height).
 ROW_FACETS = ("source", "lang", "size_bucket", "template", "canvas")
 FACETS = ("dataset", *ROW_FACETS, "font")
@@ -143,7 +145,7 @@ def _load_rejects(ds: Dataset) -> pa.Table | None:
 
 class Catalog:
     def __init__(self, dirs: list[str]):
-        # The system allocator hands freed memory back (see _give_back_memory); Arrow's
+        # The system allocator hands freed memory back (see textsynth.memory); Arrow's
         # default pool would keep the per-shard tables read while loading resident.
         pa.set_memory_pool(pa.system_memory_pool())
         self.datasets: dict[str, Dataset] = {}
@@ -169,7 +171,7 @@ class Catalog:
         self.numbers = {k: np.concatenate([np.zeros(0, t), *self._numbers[k]]) for k, t in NUMBERS.items()}
         self.scores = {k: np.concatenate(v) for k, v in sorted(self._scores.items())}
         del self._font_rows, self._keys, self._texts, self._numbers, self._scores
-        _give_back_memory()  # the per-shard tables and parts read while loading
+        give_back_memory()  # the per-shard tables and parts read while loading
 
     def _str(self, column: pa.ChunkedArray, i: int) -> str | None:
         """Element ``i`` of a per-shard chunked column. (ChunkedArray.take would first
@@ -367,18 +369,6 @@ class Catalog:
             return False
         m = pc.and_(pc.equal(ds.rejects["shard"], shard), pc.equal(ds.rejects["image"], image))
         return bool(pc.any(m).as_py())
-
-
-def _give_back_memory() -> None:
-    """Return freed heap pages to the OS: Arrow's pool and glibc both keep them otherwise,
-    which for a million-row catalog is ~150 MB of resident memory holding nothing."""
-    pa.default_memory_pool().release_unused()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
 
 
 def _num(v: np.generic) -> float | int | None:

@@ -223,10 +223,13 @@ class FaceRaster:
 
 def justify(line: ShapedLine, text: str, width: int) -> ShapedLine:
     """``line`` stretched to ``width`` px: the extra space is shared among the gaps after
-    spaces, or, in text without spaces (Chinese), among the gaps between characters."""
+    spaces, or, in Chinese text without spaces, among the gaps between characters. A Latin
+    line without spaces (one word) is returned as it is: letter-spacing it is not justification."""
     extra = width - line.advance
     clusters = sorted({c for *_, c in line.glyphs})
-    gaps = [c for c in clusters if text[c].isspace()] or clusters[1:]
+    gaps = [c for c in clusters if text[c].isspace()]
+    if not gaps and any(is_han(ch) for ch in text):
+        gaps = clusters[1:]
     if extra <= 0 or not gaps:
         return line
     glyphs = [(g, x + extra * bisect.bisect_right(gaps, c) // len(gaps), y, c)

@@ -39,7 +39,8 @@ class Resources:
         self.notes = [n for c in self.corpora.values() for n in c.notes]  # warnings for the user
         largest = max(max(size) for size in canvas_sizes(cfg))
         self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None, 2 * largest,
-                                        cfg["background"]["max_image_pixels"])
+                                        cfg["background"]["max_image_pixels"],
+                                        int(cfg["background"]["cache_mb"] * 2 ** 20))
                             if cfg["background"]["mode"] == "photo" else None)
         self._rasters: dict[str, FaceRaster] = {}
 

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from textsynth.synthesis.raster import FaceRaster
+from textsynth.synthesis.raster import justify as justify_line
 from textsynth.synthesis.resources import Resources
 from textsynth.synthesis.text import script_of, wrap
 
@@ -130,7 +131,7 @@ class Page:
             start = self.integer(0, max(0, len(line) - n))
             return line[start:start + n]
         toks = [t.strip(".,;:!?()[]\"'") for t in self.res.corpora["en"].line(self.rng).split()]
-        toks = [t for t in toks if t]
+        toks = [t for t in toks if WORDY.search(t)] or ["n/a"]
         start = self.integer(0, max(0, len(toks) - n))
         return " ".join(toks[start:start + n])
 
@@ -196,18 +197,19 @@ class Page:
         if its ink would leave the canvas. ``justify``: stretch the spaces (or, for
         Chinese, every gap) so the line is this many px wide."""
         shaped = style.raster.shape(text, style.em)
+        if justify:
+            stretched = justify_line(shaped, text, justify)
+            justify, shaped = (justify, stretched) if stretched is not shaped else (None, shaped)
         ink = shaped.ink_bounds()
         if ink is None:
             return False
-        extra = max(0, justify - shaped.advance) if justify else 0
-        x0, y0 = x + ink[0], baseline + ink[1]
-        x1, y1 = x + ink[2] + extra, baseline + ink[3]
+        x0, y0, x1, y1 = x + ink[0], baseline + ink[1], x + ink[2], baseline + ink[3]
         if x0 < 0 or y0 < 0 or x1 > self.W or y1 > self.H:
             self.count("lines_dropped_overhang")
             return False
         line = {"text": text, "lang": script_of(text), "font": style.font, "em": style.em,
                 "px": style.px, "x": int(x), "baseline": int(baseline), "block": block}
-        if extra:
+        if justify:
             line["justify"] = int(justify)
         self.lines.append(line)
         return True

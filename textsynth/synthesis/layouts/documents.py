@@ -72,7 +72,7 @@ def columns(page: Page) -> None:
     gutter = max(6, round(px * page.uniform(1.0, 2.0)))
     top = m
     if page.rng.random() < 0.5:
-        top = _heading(page, lang, m, m, page.W - 2 * m) + round(px * 0.8)
+        top = _heading(page, lang, m, m, page.W - 2 * m)[0] + round(px * 0.8)
     col_w = (page.W - 2 * m - (n - 1) * gutter) // n
     if col_w < 6 * px:
         n, col_w = 1, page.W - 2 * m
@@ -83,27 +83,26 @@ def columns(page: Page) -> None:
     page.flow(block, style, [w for w in (page.wrap(style, p, col_w) for p in paras) if w], rects,
               spacing, justify)
     if page.rng.random() < 0.5:   # a rule in each gutter
-        rule_block = block
         for i in range(1, n):
             x = m + i * (col_w + gutter) - gutter // 2
-            page.rule(rule_block, x, top, x + 1, page.H - m)
+            page.rule(block, x, top, x + 1, page.H - m)
 
 
-def _heading(page: Page, lang: str, x: int, top: int, width: int) -> int:
+def _heading(page: Page, lang: str, x: int, top: int, width: int) -> tuple[int, int | None]:
     """One or two heading lines (upper half of the bucket, bold preferred); returns the y
-    below them."""
+    below them and the heading's block (None if nothing fitted)."""
     px = page.px("high")
     text, style = page.style(lambda: page.words(lang, 2, 8), lang, px, prefer=_bold)
     lines = page.wrap(style, text, width, 2)[:2]
     if not lines:
-        return top
+        return top, None
     block = page.block(role="heading", lang=lang, font=style.font, px=px)
     align = "center" if page.rng.random() < 0.3 else "left"
     y = page.paragraph(block, style, lines, x, top, width, 1.1, align)
     if page.rng.random() < 0.4:   # underline the heading
         page.rule(block, x, y, x + width, y + max(1, px // 8))
         y += max(1, px // 8) + 1
-    return y
+    return y, block
 
 
 def heading(page: Page) -> None:
@@ -111,13 +110,14 @@ def heading(page: Page) -> None:
     lang = page.lang()
     y = m
     while y < page.H - m - 2 * page.hi:
-        y = _heading(page, lang, m, y, page.W - 2 * m) + round(page.lo * 0.5)
+        y = _heading(page, lang, m, y, page.W - 2 * m)[0] + round(page.lo * 0.5)
         px = page.px("low")
         section = page.integer(3, 8)   # body lines in this section
         spacing = page.uniform(1.0, 1.2)
         paras, style = _body(page, lang, px, page.W - 2 * m, section * px * 2)
         block = page.block(role="body", lang=lang, font=style.font, px=px)
-        lines = page.wrap(style, " ".join(paras), page.W - 2 * m, section)[:section]
+        joined = (" " if lang == "en" else "").join(paras)
+        lines = page.wrap(style, joined, page.W - 2 * m, section)[:section]
         y = page.paragraph(block, style, lines, m, y, page.W - 2 * m, spacing) + round(px * 0.8)
         if not lines:
             break

@@ -21,21 +21,21 @@ def table(page: Page) -> None:
 
     def cells():
         head = [page.words(lang, 1, 2) for _ in range(n_cols)]
-        body = [[page.number() if numeric[c] else page.words(lang, 1, 3) for c in range(n_cols)]
+        body = [[page.number() if numeric[c] else page.words(lang, 1 if lang != "en" else 2, 3)
+                 for c in range(n_cols)]
                 for _ in range(n_rows)]
         return [head] + body
 
     rows, style = page.style(lambda: [c for r in cells() for c in r], lang, px)
     rows = [rows[i:i + n_cols] for i in range(0, len(rows), n_cols)]
     pad = max(2, px // 2)
-    natural = [max(style.width(r[c]) for r in rows) + 2 * pad for c in range(n_cols)]
+    widths = [max(style.width(r[c]) for r in rows) + 2 * pad for c in range(n_cols)]
     avail = page.W - 2 * m
-    scale = min(1.0, avail / max(1, sum(natural)))
-    widths = [max(2 * pad + px, int(w * scale)) for w in natural]
-    if sum(widths) > avail:
-        page.count("table_too_wide")
-        n_cols = max(1, n_cols - 1)
+    while sum(widths) > avail and n_cols > 1:   # drop columns rather than cut cells
+        page.count("table_column_dropped")
+        n_cols -= 1
         widths, rows, numeric = widths[:n_cols], [r[:n_cols] for r in rows], numeric[:n_cols]
+    widths = [min(w, avail) for w in widths]
     ruled = page.rng.random() < 0.6
     verticals = ruled and page.rng.random() < 0.5
     spacing = page.uniform(1.2, 1.7)
@@ -115,9 +115,8 @@ def form(page: Page) -> None:
 def slide(page: Page) -> None:
     m = page.margin
     lang = page.lang()
-    y = _heading(page, lang, m, m, page.W - 2 * m)
-    title_block = len(page.blocks) - 1
-    if title_block >= 0 and page.rng.random() < 0.6:
+    y, title_block = _heading(page, lang, m, m, page.W - 2 * m)
+    if title_block is not None and page.rng.random() < 0.6:
         bar = max(2, page.hi // 4)
         page.rule(title_block, m, y + 1, page.W - m, y + 1 + bar)
         y += bar + 2
