@@ -226,6 +226,12 @@ def main() -> int:
             # stronger baseline we built to show how much of the gap is SynthTIGER's file I/O.
             print(f"| speed-up vs SynthTIGER {k} >= 10 (stock; cached-input variant) | "
                   f"{x_stock:.1f}; {x:.1f} | {x_stock >= 10} |")
+    print("\n| per 10^9 samples (256x256, default config) | CPU core-hours | TB written |\n|---|---:|---:|")
+    for name, label in (("png", "render + PNG, zlib level 1"), ("fpng", "render + PNG, fpng"),
+                        ("jpg", "render + JPEG q95 (lossy, for reference)")):
+        hours = 1e9 / ts[f"total_{name}"] / 3600
+        tb = 1e9 * ts["kib_per_sample"][name] * 1024 / 1e12
+        print(f"| {label} | {hours:,.0f} | {tb:.1f} |")
     m = r["memory"]
     print(f"| worker memory <= 400 MB ({m['faces']} faces): own (RssAnon) / incl. mapped fonts "
           f"(peak RSS) | {m['anon_rss_mb']} / {m['peak_rss_mb']} MB | {m['anon_rss_mb'] <= 400} |")

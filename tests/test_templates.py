@@ -50,16 +50,22 @@ def test_every_template_in_every_language_labels_exactly(assets, template):
                 assert (np.argwhere(mask).max(0) + 1 == [y1, x1]).all(), (template, lang, ln)
 
 
-def test_justified_lines_span_their_width(assets):
-    res = _res("dense", "en")
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_justified_lines_span_their_width_with_per_character_boxes(assets, lang):
+    res = _res("dense", lang, output={"char_boxes": True})
     seen = 0
     for i in range(12):
         _, meta = make_sample(res, 1, i, Stats())
         for ln, rl in zip(meta["lines"], meta["recipe"]["lines"]):
+            x0, y0, x1, y1 = ln["bbox"]
+            boxes = [c["bbox"] for c in ln["chars"]]
+            assert all(x0 <= b[0] < b[2] <= x1 and y0 <= b[1] < b[3] <= y1 for b in boxes)
+            assert min(b[0] for b in boxes) == x0 and max(b[2] for b in boxes) == x1
             if rl.get("justify"):
                 seen += 1
-                x0, _, x1, _ = ln["bbox"]
-                assert abs((x1 - x0) - rl["justify"]) <= max(3, rl["px"] // 2), (ln, rl)
+                # ink spans the width, short by at most the side bearings (a final CJK comma
+                # has its ink at the left of its em box)
+                assert -3 <= rl["justify"] - (x1 - x0) <= rl["em"], (ln, rl)
     assert seen > 10
 
 
