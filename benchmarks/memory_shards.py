@@ -29,7 +29,8 @@ from textsynth.shards import ShardSpec, render_shard
 from textsynth.synthesis.generate import Stats
 from textsynth.synthesis.resources import Resources
 cfg = load_config(paths.packaged_config("synth_docs.yaml"),
-                  background={"dirs": [sys.argv[1]]}, output={"png_encoder": "fpng"},
+                  background={"dirs": [sys.argv[1]], "cache_mb": float(sys.argv[3])},
+                  output={"png_encoder": "fpng"},
                   canvas={"sizes": {"256x256": 0.5, "512x512": 0.3, "384x640": 0.1, "1024x1024": 0.1}})
 r, s = Resources(cfg), Stats()
 for k in range(int(sys.argv[2]) // 100):   # as a synth worker does: shard after shard
@@ -53,16 +54,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--num", type=int, default=2000)
     ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--cache-mb", type=float, default=32, help="background.cache_mb (default 32)")
     args = ap.parse_args()
     photos = sorted(p for p in paths.backgrounds_dir().rglob("*")
                     if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"} and p.is_file())
     with tempfile.TemporaryDirectory() as tmp:
         pack(photos, Path(tmp) / "shards", args.shards)
-        out = subprocess.run([sys.executable, "-c", CODE, str(Path(tmp) / "shards"), str(args.num)],
+        out = subprocess.run([sys.executable, "-c", CODE, str(Path(tmp) / "shards"), str(args.num),
+                              str(args.cache_mb)],
                              capture_output=True, text=True, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    r["photos"] = len(photos)
-    print(f"{r['faces']} faces, {r['photos']} photos in {r['shards']} shards, {r['samples']} samples: "
+    r["photos"], r["cache_mb"] = len(photos), args.cache_mb
+    print(f"{r['faces']} faces, {r['photos']} photos in {r['shards']} shards, {r['samples']} samples, "
+          f"photo cache {args.cache_mb} MB: "
           f"own memory (RssAnon) {r['anon_rss_mb']} MB, peak RSS incl. mapped fonts {r['peak_rss_mb']} MB "
           f"(target: own <= 400 MB: {r['anon_rss_mb'] <= 400})")
     print(json.dumps(r))

@@ -27,7 +27,7 @@ DEFAULTS: dict = {
         "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
         "min_crop_frac": 0.25,    # crop side as a fraction of the photo's largest fitting crop
         "max_image_pixels": 40_000_000,
-        "cache_mb": 96,           # decoded photos kept per worker (an LRU, by bytes)
+        "cache_mb": 32,           # decoded photos kept per worker (an LRU, by bytes)
     },
     "fonts": {"dirs": [], "exclude": []},   # default dirs: $TEXTSYNTH_HOME/fonts
     "text": {

@@ -10,7 +10,7 @@ from; which member a draw names depends only on the shard's content, never on wh
 process met before (resume stays byte-identical). An unreadable shard or member is a
 counted skip with its reason.
 
-Photos are decoded once per process and kept in a small LRU (by bytes). Large photos are
+Photos are decoded once per process and kept in a small LRU (by bytes, `background.cache_mb`). Large photos are
 downscaled on load to ``max_side`` (by default twice the canvas's longer side, so a crop is
 never shrunk more than ~2x when resized and the resize stays cheap); the recipe records
 ``max_side`` so a crop box always means the same pixels.
@@ -123,7 +123,7 @@ class Backgrounds:
     relative to its folder, or ``SHARD#MEMBER``."""
 
     def __init__(self, dirs: list[str | Path] | None = None, max_side: int = 512,
-                 max_pixels: int = 40_000_000, cache_bytes: int = 160 << 20):
+                 max_pixels: int = 40_000_000, cache_bytes: int = 32 << 20):
         self.max_side = max_side
         sources = [str(d) for d in (dirs or [paths.backgrounds_dir()])]
         self.files: dict[str, Path] = {}
