@@ -10,10 +10,11 @@ from; which member a draw names depends only on the shard's content, never on wh
 process met before (resume stays byte-identical). An unreadable shard or member is a
 counted skip with its reason.
 
-Photos are decoded once per process and kept in a small LRU (by bytes, `background.cache_mb`). Large photos are
-downscaled on load to ``max_side`` (by default twice the canvas's longer side, so a crop is
-never shrunk more than ~2x when resized and the resize stays cheap); the recipe records
-``max_side`` so a crop box always means the same pixels.
+Photos are decoded once per process and kept in a small LRU (by bytes,
+``background.cache_mb``). Large photos are downscaled on load to ``max_side`` (by default
+twice the canvas's longer side, so a crop is never shrunk more than ~2x when resized and the
+resize stays cheap); the recipe records ``max_side`` so a crop box always means the same
+pixels.
 """
 
 from __future__ import annotations
