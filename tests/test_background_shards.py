@@ -76,3 +76,12 @@ def test_backgrounds_from_shards_render_exactly_and_skip_bad_members(assets, tmp
     pattern = str(tmp_path / "shards" / "bg-{000..002}.tar")
     braced = Resources(load_config(None, background={"dirs": [pattern]}))
     assert braced.backgrounds.shards == sorted(res.backgrounds.shards)[:3]
+    # ... and so do URIs on a pyarrow filesystem (file:// here; s3://, gs://, hdfs:// alike):
+    # a brace pattern, or a folder whose .tar files are listed
+    uri = (tmp_path / "shards").as_uri()
+    for spec, n in ((uri + "/bg-{000..002}.tar", 3), (uri, 4)):
+        remote = Resources(load_config(None, background={"dirs": [spec]}))
+        assert len(remote.backgrounds.shards) == n and remote.backgrounds.shards[0].startswith("file://")
+        img, meta = make_sample(remote, 1, 3, Stats())
+        assert meta["recipe"]["background"]["file"].startswith("file://")
+        assert np.array_equal(render(Resources(remote.cfg), meta["recipe"])[0], img)
