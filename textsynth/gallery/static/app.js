@@ -123,7 +123,9 @@ async function refresh() {
   grid.replaceChildren(...res.items.map((it) => el("div", {class: "card", "data-testid": "card", "data-key": it.key, "data-lang": it.lang || "", onclick: () => openDetail(it)},
     el("img", {src: backend.imageUrl(it), loading: "lazy", alt: it.key}),
     el("div", {class: "cap", title: it.text || ""},
-      el("span", {class: "tag"}, it.lang || "?"), el("span", {class: "tag"}, it.size_bucket || "-"), (it.text || "").replace(/\s+/g, " ")))));
+      el("span", {class: "tag"}, it.lang || "?"), el("span", {class: "tag"}, it.size_bucket || "-"),
+      ...(it.template && it.template !== "blocks" ? [el("span", {class: "tag"}, it.template)] : []),
+      (it.text || "").replace(/\s+/g, " ")))));
 }
 
 function renderFacets(counts) {
