@@ -83,7 +83,8 @@ class ShardMembers:
     """The image members of webdataset tars, listed lazily, read by seeking."""
 
     def __init__(self, max_listed: int = 256):
-        self._lists: OrderedDict[str, list[tuple[str, int, int]]] = OrderedDict()
+        # shard -> (image member names in order, {name: (data offset, size)})
+        self._lists: OrderedDict[str, tuple[list[str], dict[str, tuple[int, int]]]] = OrderedDict()
         self.max_listed = max_listed
 
     @staticmethod
@@ -91,17 +92,18 @@ class ShardMembers:
         fs, path = pafs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))
         return fs.open_input_file(path)
 
-    def members(self, shard: str) -> list[tuple[str, int, int]]:
-        """(member name, data offset, size) of the shard's images, by name."""
+    def members(self, shard: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
+        """The shard's image member names (sorted) and where each one's data lies."""
         got = self._lists.get(shard)
         if got is None:
             try:
                 with self._open(shard) as f, tarfile.open(fileobj=f, mode="r:") as tar:
-                    got = sorted((m.name, m.offset_data, m.size) for m in tar
-                                 if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES)
+                    where = {m.name: (m.offset_data, m.size) for m in tar
+                             if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES}
+                got = (sorted(where), where)
             except (OSError, tarfile.TarError, EOFError) as e:
                 raise BadImage(shard, "unreadable_shard", f"{type(e).__name__}: {e}") from None
-            if not got:
+            if not where:
                 raise BadImage(shard, "shard_without_images")
             self._lists[shard] = got
             while len(self._lists) > self.max_listed:
@@ -111,12 +113,12 @@ class ShardMembers:
         return got
 
     def read(self, shard: str, member: str) -> bytes:
-        for name, offset, size in self.members(shard):
-            if name == member:
-                with self._open(shard) as f:
-                    f.seek(offset)
-                    return f.read(size)
-        raise BadImage(f"{shard}#{member}", "missing", "no such member")
+        where = self.members(shard)[1].get(member)
+        if where is None:
+            raise BadImage(f"{shard}#{member}", "missing", "no such member")
+        with self._open(shard) as f:
+            f.seek(where[0])
+            return f.read(where[1])
 
 
 class Backgrounds:
@@ -160,11 +162,11 @@ class Backgrounds:
         if shard in self.bad:
             raise BadImage(shard, self.bad[shard])
         try:
-            members = self.members.members(shard)
+            names, _ = self.members.members(shard)
         except BadImage as e:
             self.bad[shard] = e.reason
             raise
-        return f"{shard}#{members[int(rng.integers(len(members)))][0]}"
+        return f"{shard}#{names[int(rng.integers(len(names)))]}"
 
     def _decode(self, name: str) -> np.ndarray:
         if name in self.files:

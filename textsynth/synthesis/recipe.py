@@ -27,16 +27,11 @@ READABLE_VERSIONS = (1, 2)
 __all__ = ["RECIPE_VERSION", "READABLE_VERSIONS", "Skip", "sample_recipe"]
 
 
-def _draw_size(rng: np.random.Generator, sizes: dict) -> tuple[int, int]:
-    key = choice(rng, {f"{w}x{h}": p for (w, h), p in sizes.items()})
-    return tuple(int(v) for v in key.split("x"))
-
-
 def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | None = None) -> dict:
     """Draw one recipe. Raises Skip (with a reason) when the sample can't be made."""
     cfg, counters = res.cfg, (counters if counters is not None else {})
     sizes = canvas_sizes(cfg)   # drawn only when there are several (version-1 draws kept)
-    W, H = next(iter(sizes)) if len(sizes) == 1 else _draw_size(rng, sizes)
+    W, H = next(iter(sizes)) if len(sizes) == 1 else choice(rng, sizes)
     col = cfg["color"]
 
     # Background.

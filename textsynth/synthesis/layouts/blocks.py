@@ -23,12 +23,8 @@ def _split(rng: np.random.Generator, total: int, parts: int) -> list[int]:
 
 def _block_text(page: Page, lang: str, mode: str, n_lines: int) -> str | list[str]:
     res, rng = page.res, page.rng
-    if lang == "mixed":  # a Chinese line with an English phrase inserted at a random point
-        zh, en = res.corpora["zh"].line(rng), res.corpora["en"].line(rng).split()
-        k = int(rng.integers(1, min(4, len(en)) + 1)) if en else 0
-        phrase = " ".join(en[:k])
-        cut = int(rng.integers(0, len(zh) + 1))
-        return zh[:cut] + " " + phrase + " " + zh[cut:]
+    if lang == "mixed":  # one Chinese line with an English phrase in it
+        return page.with_english(res.corpora["zh"].line(rng))
     corpus = res.corpora[lang]
     if mode == "paragraph":
         return corpus.passage(rng, min_chars=n_lines * 60)

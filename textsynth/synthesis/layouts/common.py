@@ -114,12 +114,15 @@ class Page:
         """Running text of about ``min_chars`` in ``lang`` (mixed: Chinese with an English
         phrase inserted)."""
         if lang == "mixed":
-            zh = self.res.corpora["zh"].passage(self.rng, min_chars)
-            en = self.res.corpora["en"].line(self.rng).split()
-            k = self.integer(1, min(4, len(en))) if en else 0
-            cut = self.integer(0, len(zh))
-            return zh[:cut] + " " + " ".join(en[:k]) + " " + zh[cut:]
+            return self.with_english(self.res.corpora["zh"].passage(self.rng, min_chars))
         return self.res.corpora[lang].passage(self.rng, min_chars)
+
+    def with_english(self, zh: str) -> str:
+        """Chinese text with a 1-4 word English phrase inserted at a random point."""
+        en = self.res.corpora["en"].line(self.rng).split()
+        k = self.integer(1, min(4, len(en))) if en else 0
+        cut = self.integer(0, len(zh))
+        return zh[:cut] + " " + " ".join(en[:k]) + " " + zh[cut:]
 
     def words(self, lang: str, lo: int, hi: int) -> str:
         """A short phrase (a cell, a label, a list item's start): ``lo..hi`` words, or for

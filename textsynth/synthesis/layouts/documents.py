@@ -18,7 +18,7 @@ def _bold(face) -> bool:
     return any(w in face.style.lower() for w in ("bold", "black", "heavy", "semibold"))
 
 
-def _chars_needed(page: Page, px: int, lang: str, width: int, height: int) -> int:
+def _chars_needed(px: int, lang: str, width: int, height: int) -> int:
     """About how many characters fill ``width`` x ``height`` at ``px`` (ink height), plus a
     margin: Latin runs ~0.45 em per character, Han 1 em; em is ~1.4 px (Latin), ~1.1 px (Han)."""
     em = px * (1.4 if lang == "en" else 1.1)
@@ -37,7 +37,7 @@ def _paragraphs(page: Page, lang: str, total: int) -> list[str]:
 
 
 def _body(page: Page, lang: str, px: int, width: int, height: int, prefer=None) -> tuple[list[str], Style]:
-    paras, style = page.style(lambda: _paragraphs(page, lang, _chars_needed(page, px, lang, width, height)),
+    paras, style = page.style(lambda: _paragraphs(page, lang, _chars_needed(px, lang, width, height)),
                               lang, px, prefer)
     return paras, style
 
