@@ -2,9 +2,13 @@
 
     TEXTSYNTH_HOME=<ci cache> python benchmarks/eval_calibration.py [--checkpoint CKPT]
 
+    TEXTSYNTH_HOME=<ci cache> python benchmarks/eval_calibration.py --doc-from pages
+
 Builds two benches and evaluates the built-in references on both:
 - a doc bench with `textsynth bench build` from the ci profile's PDFs (seeded sample of
-  block crops, the report's filters);
+  block crops, the report's filters), or with ``--doc-from pages`` from page *images*: the
+  PDFs' pages rasterised at 110-200 dpi, a third of them degraded (JPEG q55, a slight blur,
+  a 0.6x scan-like resample), so blocks come from PP-OCRv5 detection, not a text layer;
 - a synthetic bench: held-out synth samples (seed 12345, not a training seed), all four size
   buckets, ground truth known.
 References: identity, bicubic f8/f16/f32, JPEG q90/50/20, plus a trainer checkpoint if given.
@@ -43,10 +47,43 @@ def synth_bench(out: Path, n: int) -> None:
     publish(fs, root, "synthbench-000000", *pack(samples), len(samples))
 
 
+def page_images(out: Path, pages_per_pdf: int, seed: int = 0) -> Path:
+    """The ci profile's PDF pages as PNG/JPEG screenshots in ``out``, sharp and degraded."""
+    import cv2
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    from textsynth import paths
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for pdf in sorted(paths.documents_dir().rglob("*.pdf")):
+        doc = pdfium.PdfDocument(str(pdf))
+        for i in sorted(rng.choice(len(doc), min(pages_per_pdf, len(doc)), replace=False).tolist()):
+            dpi = int(rng.choice([110, 150, 200]))
+            img = cv2.cvtColor(doc[i].render(scale=dpi / 72).to_numpy()[:, :, :3].copy(), cv2.COLOR_RGB2BGR)
+            how = ["sharp", "sharp", "sharp", "jpeg", "blur", "rescan"][i % 6]
+            name = f"{pdf.stem}-p{i + 1}-{dpi}dpi-{how}"
+            if how == "jpeg":
+                cv2.imwrite(str(out / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 55])
+                continue
+            if how == "blur":
+                img = cv2.GaussianBlur(img, (0, 0), 0.7)
+            elif how == "rescan":
+                small = cv2.resize(img, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+                img = cv2.resize(small, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            cv2.imwrite(str(out / f"{name}.png"), img)
+        doc.close()
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="out/eval-calibration")
     ap.add_argument("--doc-candidates", type=int, default=240)
+    ap.add_argument("--doc-from", choices=["pdfs", "pages"], default="pdfs",
+                    help="build the doc bench from the PDFs' text layer or from page images")
+    ap.add_argument("--pages-per-pdf", type=int, default=6)
     ap.add_argument("--synth-samples", type=int, default=40)
     ap.add_argument("--checkpoint", help="a `textsynth train` checkpoint to evaluate too")
     args = ap.parse_args()
@@ -58,10 +95,11 @@ def main() -> int:
 
     out = Path(args.out)
     ocr = OCR()
-    doc = out / "docbench"
+    doc = out / ("docbench" if args.doc_from == "pdfs" else "pagebench")
     if not (doc / "stats.json").is_file():
-        print("doc bench:", build([str(paths.documents_dir())], str(doc), max_candidates=args.doc_candidates,
-                                  ocr=ocr, progress=False))
+        src = paths.documents_dir() if args.doc_from == "pdfs" else page_images(out / "pages", args.pages_per_pdf)
+        stats = build([str(src)], str(doc), max_candidates=args.doc_candidates, ocr=ocr, progress=False)
+        print("doc bench:", {k: v for k, v in stats.items() if k != "skips"})
     synth = out / "synthbench"
     if not (synth / "_completions").is_dir():
         synth_bench(synth, args.synth_samples)

@@ -215,9 +215,10 @@ def test_relative_output_paths_work(curated):
 
 
 def test_curated_shards_feed_the_bench_builder(curated):
-    from textsynth.evaluation import bench
+    from textsynth.evaluation.sources import curated as source
+    from textsynth.evaluation.sources.common import Skips
 
-    cands = bench.shard_candidates(curated[0], "docs")
+    cands = source.candidates(curated[0], "docs", Skips())
     # Chinese crops are scaled up (~12-14 px line boxes to 16 px) and yield a 256 crop each;
     # English ones scale down (to 10 px), so a 256 crop becomes too small and is skipped.
     zh = [c for c in cands if c.lang in ("zh", "mixed")]

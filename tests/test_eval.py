@@ -13,6 +13,8 @@ import pytest
 
 from textsynth.curation import dedup
 from textsynth.evaluation import bench, references
+from textsynth.evaluation.sources import pdf as pdf_source
+from textsynth.evaluation.sources.common import Skips
 from textsynth.metrics import ned, psnr, ssim
 
 BIN = Path(sys.executable).parent
@@ -189,11 +191,12 @@ def test_text_blocks_of_a_real_pdf_page(assets):
 
     (pdf,) = (paths.home() / "documents").rglob("latex_lshort-chinese_lshort-zh-cn.pdf")
     doc = pdfium.PdfDocument(str(pdf))
-    blocks = bench.text_blocks(doc[19].get_textpage())
+    blocks = pdf_source.text_blocks(doc[19].get_textpage())
     assert len(blocks) >= 3
     assert all(5 < b["em"] < 20 and b["top"] > b["bottom"] for b in blocks)  # 10.5 pt body text
     assert {"zh"} <= {b["lang"] for b in blocks}
-    cands = bench.pdf_candidates(str(pdf), "lshort", 21, print)
+    skips = Skips()
+    cands = pdf_source.candidates(str(pdf), "lshort", 21, skips)
     assert cands and all(c.image.shape == (256, 256, 3) for c in cands)
     zh = [c for c in cands if c.lang == "zh"]
     body = [c for c in zh if c.origin["page"] == 20]

@@ -71,10 +71,18 @@ SCORES = ("min_contrast", "ocr_chars", "ocr_lines", "chars_per_mpx", "ink_frac",
 _INTS = pa.list_(pa.int32())
 LINE = pa.struct([("text", pa.string()), ("bbox", _INTS), ("font", pa.string()),
                   ("px", pa.float64()), ("score", pa.float64())])
+# The source block of a bench sample: an OmniDocBench annotation (anno_id, category_type,
+# poly) or a block of detected lines (index, lines, bbox).
+BLOCK = pa.struct([("anno_id", pa.int64()), ("category_type", pa.string()), ("poly", pa.list_(pa.float64())),
+                   ("index", pa.int32()), ("lines", pa.int32()), ("bbox", pa.list_(pa.float64()))])
 ORIGIN = pa.struct([("file", pa.string()), ("page", pa.int32()), ("box", _INTS),
                     ("category", pa.string()), ("dpi", pa.float64()), ("scale", pa.float64()),
                     ("viewport_width", pa.int32()), ("background", pa.string()),
-                    ("crop", _INTS), ("color", _INTS)])
+                    ("crop", _INTS), ("color", _INTS),
+                    # bench samples: page attributes, source line height, source block
+                    ("data_source", pa.string()), ("layout", pa.string()), ("language", pa.string()),
+                    ("line_px", pa.float64()), ("line_pt", pa.float64()), ("from_key", pa.string()),
+                    ("block", BLOCK)])
 INDEX_SCHEMA = pa.schema(
     [("key", pa.string()), ("image", pa.string()), ("image_offset", pa.int64()),
      ("image_size", pa.int64()), ("source", pa.string()), ("lang", pa.string()),

@@ -50,7 +50,7 @@ class Reject(Exception):
     origin: dict = field(default_factory=dict)
 
 
-def _kind(path: str) -> str:
+def kind_of(path: str) -> str:
     if path.startswith(("http://", "https://")):
         return "url"
     ext = Path(path).suffix.lower()
@@ -69,15 +69,15 @@ def discover(inputs: list[str]) -> list[Source]:
     sources: list[Source] = []
     for arg in inputs:
         cat = category_name(arg)
-        if _kind(arg) == "url":
+        if kind_of(arg) == "url":
             sources.append(Source(arg, "url", cat))
             continue
         p = Path(os.path.abspath(arg))  # Ray workers do not share our working directory
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and _kind(str(f)) != "unknown")
-            sources += [Source(str(f), _kind(str(f)), cat) for f in files]
+            files = sorted(f for f in p.rglob("*") if f.is_file() and kind_of(str(f)) != "unknown")
+            sources += [Source(str(f), kind_of(str(f)), cat) for f in files]
         elif p.is_file():
-            sources.append(Source(str(p), _kind(str(p)), cat))
+            sources.append(Source(str(p), kind_of(str(p)), cat))
         else:
             raise FileNotFoundError(f"curate input not found: {arg}")
     return sources

@@ -1,233 +1,193 @@
 """`textsynth bench build`: an OmniDoc-TokenBench-style text-fidelity benchmark (report §5.2).
 
-1. Text blocks: from a PDF's text layer (pypdfium2 text rects grouped into lines, lines into
-   blocks at vertical gaps), or from the OCR lines of curated doc shards.
+1. Text blocks, from any mix of inputs (textsynth/evaluation/sources/): OmniDocBench page
+   images with their layout annotations; bare page images (PP-OCRv5 lines grouped into
+   blocks); PDFs (the text layer); curated doc shards (their OCR lines).
 2. Font normalisation: a 256x256 crop from the top-left corner of each block, scaled so one
-   character is about f_ref px (16 for Chinese, 10 for English): a PDF page is rendered at
-   exactly that scale, a doc crop is resized.
+   character (a line height) is about f_ref px: 16 for Chinese, 10 for English.
 3. Content filter: PP-OCRv5 must find 200-600 (Chinese) or 300-600 (English) characters.
 4. Dedup: character n-gram overlap (n = 3 Han / 5 other) above 0.2 within a page or 0.3
-   within a category (an --input argument), keeping the sample with the most characters.
+   within a category (OmniDocBench's data_source, else the --input argument), keeping the
+   sample with the most characters.
 5. Balance: as many Chinese as English samples (a seeded choice among the survivors).
+6. Human inspection: review the bench in the gallery, then `textsynth bench prune`.
 
-The human inspection step of the report is left to the user (the gallery shows the bench).
-Output: shards in the sample contract (``source: doc``) plus ``stats.json``.
+Every skip is counted with its reason (stats.json ``filtered``, ``pages``, ``skips``); a
+build fails only when no sample at all qualifies, and then says why, page by page.
+Output: shards in the sample contract (``source: doc``), ``stats.json`` and a dataset card.
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import count_chars, lang_of, size_bucket
+from textsynth.evaluation.sources import curated, omnidocbench, page_images, pdf
+from textsynth.evaluation.sources.common import F_REF, SIDE, Candidate, Skips
 
-F_REF = {"zh": 16, "en": 10}
 CHAR_RANGE = {"zh": (200, 600), "en": (300, 600)}
-SIDE = 256
+
+# Why a page gave no sample, in words; the fates of its candidates in pipeline order, so a
+# page is explained by the furthest stage any of its blocks reached.
+REASONS = {
+    "no_text_detected": "no text detected",
+    "no_text_layer": "no text layer",
+    "no_usable_text_block": "no usable text block",
+    "image_missing": "image missing",
+    "unreadable_image": "unreadable image",
+    "unreadable_pdf": "unreadable PDF",
+    "malformed_page": "malformed annotation",
+    "short_block": "blocks shorter than --min-block-chars",
+    "implausible_char_size": "character size implausible",
+    "page_smaller_than_crop": "page smaller than a 256 px crop at f_ref scale",
+    "no_ocr_lines": "no OCR lines",
+    "blank": "blocks blank",
+    "not_sampled": "not sampled (--max-candidates)",
+    "too_few_chars": "blocks below 200 (zh) / 300 (en) OCR characters",
+    "too_many_chars": "blocks above 600 OCR characters",
+    "dup_page": "near-duplicates within the page",
+    "dup_category": "near-duplicates within the category",
+    "balance_dropped": "dropped to balance zh/en",
+}
+FATES = ["blank", "not_sampled", "too_few_chars", "too_many_chars", "dup_page", "dup_category", "balance_dropped"]
 
 
-@dataclass
-class Candidate:
-    image: np.ndarray
-    origin: dict
-    page_id: str
-    category: str
-    lang: str           # of the block's source text (decides f_ref)
-
-
-def _text_lines(textpage) -> list[dict]:
-    """Text rects of a PDF page grouped into lines (PDF points, y upwards)."""
-    rects = []
-    for i in range(textpage.count_rects()):
-        l, b, r, t = textpage.get_rect(i)
-        text = textpage.get_text_bounded(l, b, r, t).strip()
-        if text and t > b:
-            rects.append({"l": l, "b": b, "r": r, "t": t, "text": text})
-    lines: list[dict] = []
-    for rect in sorted(rects, key=lambda x: (-x["t"], x["l"])):
-        cy = (rect["b"] + rect["t"]) / 2
-        if lines and lines[-1]["b"] <= cy <= lines[-1]["t"]:
-            line = lines[-1]
-            line.update(l=min(line["l"], rect["l"]), r=max(line["r"], rect["r"]), text=line["text"] + rect["text"])
-        else:
-            lines.append(dict(rect))
-    return lines
-
-
-def text_blocks(textpage) -> list[dict]:
-    """Blocks of consecutive lines: a vertical gap over 0.8 line heights starts a new one."""
-    blocks: list[dict] = []
-    for line in _text_lines(textpage):
-        h = line["t"] - line["b"]
-        if blocks and blocks[-1]["bottom"] - line["t"] <= 0.8 * h:
-            blk = blocks[-1]
-            blk["lines"].append(line)
-            blk["bottom"], blk["left"] = line["b"], min(blk["left"], line["l"])
-        else:
-            blocks.append({"lines": [line], "top": line["t"], "bottom": line["b"], "left": line["l"]})
-    for blk in blocks:
-        blk["em"] = float(np.median([ln["t"] - ln["b"] for ln in blk["lines"]]))
-        blk["lang"] = "zh" if lang_of("".join(ln["text"] for ln in blk["lines"])) in ("zh", "mixed") else "en"
-    return blocks
-
-
-def _window(x: float, y: float, w: int, h: int) -> tuple[int, int] | None:
-    """Top-left of a SIDE x SIDE window at (x, y), pushed back inside a w x h image."""
-    if w < SIDE or h < SIDE:
-        return None
-    return int(min(max(0, x), w - SIDE)), int(min(max(0, y), h - SIDE))
-
-
-def pdf_candidates(path: str, category: str, max_pages: int, log, min_block_chars: int = 0,
-                   counts: Counter | None = None) -> list[Candidate]:
-    from textsynth.extras import require
-
-    pdfium = require("pypdfium2", "reading PDFs")
-
-    out = []
-    try:
-        pdf = pdfium.PdfDocument(path)
-    except Exception as e:
-        log(f"skip {path}: unreadable PDF ({type(e).__name__}: {e})")
-        return out
-    for i in range(min(len(pdf), max_pages) if max_pages else len(pdf)):
-        page = pdf[i]
-        width_pt, height_pt = page.get_size()
-        rendered: dict[float, np.ndarray] = {}
-        for blk in text_blocks(page.get_textpage()):
-            if sum(len(ln["text"]) for ln in blk["lines"]) < min_block_chars:
-                if counts is not None:
-                    counts["short_block"] += 1   # a heading or a page number: rarely enough text
-                continue
-            scale = round(F_REF[blk["lang"]] / max(blk["em"], 1.0), 3)  # px per point
-            if not 0.5 <= scale <= 8:
-                continue
-            if scale not in rendered:
-                rendered[scale] = page.render(scale=scale).to_numpy()[:, :, :3].copy()
-            img = rendered[scale]
-            at = _window(blk["left"] * scale, (height_pt - blk["top"]) * scale, img.shape[1], img.shape[0])
-            if at is None:
-                continue
-            x, y = at
-            out.append(Candidate(np.ascontiguousarray(img[y:y + SIDE, x:x + SIDE]),
-                                 {"file": path, "page": i + 1, "scale": scale, "box": [x, y, x + SIDE, y + SIDE]},
-                                 f"{path}#{i + 1}", category, blk["lang"]))
-    pdf.close()
-    return out
-
-
-def shard_candidates(root: Path, category: str) -> list[Candidate]:
-    """Candidates from curated doc shards: each crop's first OCR line is its block's corner."""
-    out = []
-    for shard in sorted((root / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            for name in sorted(n for n in members if n.endswith(".json")):
-                meta = json.loads(tar.extractfile(members[name]).read())
-                if not meta.get("lines"):
-                    continue
-                key = name[:-5]
-                img_name = next(n for n in members if n.startswith(key + ".") and n != name)
-                img = cv2.imdecode(np.frombuffer(tar.extractfile(members[img_name]).read(), np.uint8), cv2.IMREAD_COLOR)
-                lang = "zh" if meta["lang"] in ("zh", "mixed") else "en"
-                em = float(np.median([ln["bbox"][3] - ln["bbox"][1] for ln in meta["lines"]]))
-                scale = F_REF[lang] / max(em, 1.0)
-                img = cv2.resize(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), None, fx=scale, fy=scale,
-                                 interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-                x0, y0 = meta["lines"][0]["bbox"][:2]
-                at = _window(x0 * scale, y0 * scale, img.shape[1], img.shape[0])
-                if at is None:
-                    continue
-                x, y = at
-                page_id = f"{meta['origin'].get('file')}#{meta['origin'].get('page')}"
-                out.append(Candidate(np.ascontiguousarray(img[y:y + SIDE, x:x + SIDE]),
-                                     {**meta["origin"], "from_key": key, "scale": round(scale, 4)},
-                                     page_id, category, lang))
-    return out
+def char_range_failure(chars: int, lang: str) -> str | None:
+    lo, hi = CHAR_RANGE["zh" if lang in ("zh", "mixed") else "en"]
+    return "too_few_chars" if chars < lo else "too_many_chars" if chars > hi else None
 
 
 def char_range_ok(chars: int, lang: str) -> bool:
-    lo, hi = CHAR_RANGE["zh" if lang in ("zh", "mixed") else "en"]
-    return lo <= chars <= hi
+    return char_range_failure(chars, lang) is None
 
 
-def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int = 0, seed: int = 0,
-          ocr=None, log=print, progress: bool = True, min_block_chars: int = 0) -> dict:
-    """Build a bench from PDFs / folders of PDFs / curated doc output dirs into ``out``."""
+class _LazyOCR:
+    """One PP-OCRv5 instance, created on first use (PDF-only builds need it only later)."""
+
+    def __init__(self, ocr=None):
+        self._ocr = ocr
+
+    def __call__(self):
+        if self._ocr is None:
+            from textsynth.ocr import OCR
+
+            self._ocr = OCR()
+        return self._ocr
+
+
+def collect(inputs: list[str], annotations: str | None, images: str | None, skips: Skips, ocr: _LazyOCR,
+            max_pages: int = 0, min_block_chars: int = 0, progress: bool = True) -> list[Candidate]:
+    """Candidates from every input, in a stable order."""
     from tqdm import tqdm
 
-    from textsynth.synthesis.render import encode
-    from textsynth.card import write_manifest
-    from textsynth.shards import atomic_write, filesystem, pack, publish
-
-    t0 = time.perf_counter()
     cands: list[Candidate] = []
-    short: Counter = Counter()
+    if annotations:
+        pages = omnidocbench.load(annotations)
+        root = Path(images) if images else Path(annotations).parent
+        if not root.is_dir():
+            raise FileNotFoundError(f"--images {root}: not a directory of page images")
+        for i, page in enumerate(tqdm(pages, desc="annotated pages", unit="page", disable=not progress)):
+            cands += omnidocbench.candidates(page, i, root, skips)
+    page_files: list[tuple[Path, str]] = []
     for arg in inputs:
-        cat = ingest.category_name(arg)
-        p = Path(arg)
+        cat, p = ingest.category_name(arg), Path(arg)
         if (p / "shards").is_dir():
-            cands += shard_candidates(p, cat)
+            cands += curated.candidates(p, cat, skips)
         elif p.is_dir() or p.is_file():
-            pdfs = sorted(p.rglob("*.pdf")) if p.is_dir() else [p]
-            for pdf in pdfs:
-                cands += pdf_candidates(str(pdf), cat, max_pages, log, min_block_chars, short)
+            files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+            for f in files:
+                kind = ingest.kind_of(str(f))
+                if kind == "pdf":
+                    cands += pdf.candidates(str(f), cat, max_pages, skips, min_block_chars)
+                elif kind == "image":
+                    page_files.append((f, cat))
+                elif p.is_file():
+                    raise ValueError(f"bench input {f}: not a PDF or an image")
         else:
             raise FileNotFoundError(f"bench input not found: {arg}")
-    counts = Counter(candidates=len(cands), **short)
-    cands = [c for c in cands if ingest.ink_fraction(c.image) >= 0.01]
-    counts["blank"] = counts["candidates"] - len(cands)
-    if max_candidates and len(cands) > max_candidates:
-        pick = np.random.default_rng(seed).permutation(len(cands))[:max_candidates]
-        counts["not_sampled"] = len(cands) - max_candidates
-        cands = [cands[i] for i in sorted(pick)]
-    if not cands:
-        raise ValueError(f"no text blocks found in {inputs}")
-    if ocr is None:
-        from textsynth.ocr import OCR
+    for f, cat in tqdm(page_files, desc="page OCR", unit="page", disable=not progress or not page_files):
+        try:
+            img = ingest.load_image(f.read_bytes(), 100_000_000)
+        except Exception as e:
+            skips.page(str(f), "unreadable_image", f"{type(e).__name__}: {e}")
+            continue
+        cands += page_images.candidates(f, img, cat, ocr(), skips)
+    return cands
 
-        ocr = OCR()
-    kept = []
-    for i, c in enumerate(tqdm(cands, desc="bench OCR", unit="crop", disable=not progress)):
-        lines = ocr.read(c.image)
+
+def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates: int = 0, seed: int = 0,
+          ocr=None, log=print, progress: bool = True, min_block_chars: int = 0,
+          omnidocbench_json: str | None = None, images: str | None = None) -> dict:
+    """Build a bench into ``out`` from ``inputs`` (PDFs, page images, folders of them, curate
+    output dirs; each argument is a category) and/or OmniDocBench annotations + page images."""
+    from tqdm import tqdm
+
+    from textsynth.card import write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish
+    from textsynth.synthesis.render import encode
+
+    inputs = list(inputs or [])
+    if not inputs and not omnidocbench_json:
+        raise ValueError("nothing to build from: give --input and/or --omnidocbench")
+    t0 = time.perf_counter()
+    skips, lazy_ocr = Skips(), _LazyOCR(ocr)
+    cands = collect(inputs, omnidocbench_json, images, skips, lazy_ocr, max_pages, min_block_chars, progress)
+    counts = Counter(candidates=len(cands))
+    fate: dict[int, str] = {}      # candidate index -> the stage that dropped it
+
+    live = [i for i, c in enumerate(cands) if ingest.ink_fraction(c.image) >= 0.01]
+    fate.update({i: "blank" for i in set(range(len(cands))) - set(live)})
+    if max_candidates and len(live) > max_candidates:
+        pick = set(np.random.default_rng(seed).permutation(live)[:max_candidates].tolist())
+        fate.update({i: "not_sampled" for i in live if i not in pick})
+        live = sorted(pick)
+
+    read = {}
+    for i in tqdm(live, desc="bench OCR", unit="crop", disable=not progress or not live):
+        lines = lazy_ocr().read(cands[i].image)
         text = "\n".join(ln.text for ln in lines)
         chars, lang = count_chars(text), lang_of(text)
-        if not char_range_ok(chars, lang):
-            counts["char_count_out_of_range"] += 1
+        failure = char_range_failure(chars, lang)
+        if failure:
+            fate[i] = failure
             continue
-        kept.append((f"c{i:06d}", c, lines, text, chars, "zh" if lang in ("zh", "mixed") else "en"))
+        read[i] = (lines, text, chars, "zh" if lang in ("zh", "mixed") else "en")
 
-    by_key = {k: (c, lines, text, chars, lang) for k, c, lines, text, chars, lang in kept}
     for level, threshold, group in (("page", 0.2, lambda c: c.page_id), ("category", 0.3, lambda c: c.category)):
         dropped = dedup.near_duplicates(
-            [dedup.Candidate(k, group(v[0]), v[3], dedup.ngrams(v[2])) for k, v in by_key.items()], threshold)
-        counts[f"dup_{level}"] += len(dropped)
-        by_key = {k: v for k, v in by_key.items() if k not in dropped}
+            [dedup.Candidate(str(i), group(cands[i]), v[2], dedup.ngrams(v[1])) for i, v in read.items()], threshold)
+        fate.update({int(k): f"dup_{level}" for k in dropped})
+        read = {i: v for i, v in read.items() if str(i) not in dropped}
 
-    per_lang = {lang: sorted(k for k, v in by_key.items() if v[4] == lang) for lang in ("zh", "en")}
+    per_lang = {lang: sorted(i for i, v in read.items() if v[3] == lang) for lang in ("zh", "en")}
     if per_lang["zh"] and per_lang["en"]:
         n = min(len(per_lang["zh"]), len(per_lang["en"]))
         rng = np.random.default_rng(seed)
-        for lang, keys in per_lang.items():
-            chosen = set(rng.permutation(keys)[:n].tolist())
-            counts["balance_dropped"] += len(keys) - n
-            per_lang[lang] = [k for k in keys if k in chosen]
-    else:
+        for lang, idx in per_lang.items():
+            chosen = set(rng.permutation(idx)[:n].tolist())
+            fate.update({i: "balance_dropped" for i in idx if i not in chosen})
+            per_lang[lang] = [i for i in idx if i in chosen]
+    elif read:
         log("warning: the bench has only " + ("Chinese" if per_lang["zh"] else "English")
             + " samples; balance between languages is impossible with these inputs")
+    counts.update(fate.values())
+    counts.update(skips.counts)
+
+    kept = sorted(per_lang["zh"] + per_lang["en"])
+    pages = _page_outcomes(cands, kept, fate, skips)
+    if not kept:
+        raise ValueError("no bench sample qualifies: " + explain(Counter(r for r in pages.values() if r)))
 
     samples = []
-    for i, k in enumerate(sorted(per_lang["zh"] + per_lang["en"])):
-        c, lines, text, chars, lang = by_key[k]
-        key = f"bench-000000-{i:06d}"
+    for n, i in enumerate(kept):
+        c, (lines, text, chars, lang) = cands[i], read[i]
+        key = f"bench-000000-{n:06d}"
         meta = {"source": "doc", "lang": lang_of(text), "width": SIDE, "height": SIDE, "text": text,
                 "lines": [{"text": ln.text, "bbox": list(ln.bbox), "font": None, "px": F_REF[lang]} for ln in lines],
                 "char_px": float(F_REF[lang]), "size_bucket": size_bucket(F_REF[lang]), "recipe": None,
@@ -235,10 +195,48 @@ def build(inputs: list[str], out: str, max_pages: int = 0, max_candidates: int =
         samples.append((key, f"{key}.png", encode(c.image, "png"), meta))
     fs, root = filesystem(out)
     tar_bytes, pq_bytes = pack(samples)
-    publish(fs, root, "bench-000000", tar_bytes, pq_bytes, len(samples), inputs=inputs)
+    publish(fs, root, "bench-000000", tar_bytes, pq_bytes, len(samples),
+            inputs=inputs + ([omnidocbench_json] if omnidocbench_json else []))
     langs = Counter(m["lang"] for *_, m in samples)
-    stats = {"samples": len(samples), "by_lang": dict(langs), "filtered": dict(counts),
-             "seconds": round(time.perf_counter() - t0, 1)}
-    atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1).encode())
+    stats = {"samples": len(samples), "by_lang": dict(langs),
+             "by_data_source": dict(Counter(m["origin"].get("data_source", "unknown") for *_, m in samples)),
+             "filtered": dict(counts), "pages": {"total": len(pages), "with_samples": sum(r is None for r in pages.values()),
+                                                  "without_samples": dict(Counter(r for r in pages.values() if r))},
+             "skips": skips.details, "seconds": round(time.perf_counter() - t0, 1)}
+    from textsynth.evaluation.review import bench_id
+
+    stats["bench_id"] = bench_id(root)   # what `bench prune` checks review decisions against
+    atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
     write_manifest(fs, root, "bench")
     return stats
+
+
+def _page_outcomes(cands: list[Candidate], kept: list[int], fate: dict[int, str], skips: Skips) -> dict:
+    """Every page -> None (it gave a sample) or why not: its own skip reason, else the furthest
+    stage its candidates reached, else the commonest reason its blocks were skipped."""
+    furthest: dict[str, str] = {}
+    for i, f in fate.items():
+        pid = cands[i].page_id
+        if pid not in furthest or FATES.index(f) > FATES.index(furthest[pid]):
+            furthest[pid] = f
+    with_samples = {cands[i].page_id for i in kept}
+    out = {}
+    for pid, reason in {**skips.pages, **{c.page_id: None for c in cands if c.page_id not in skips.pages}}.items():
+        if pid in with_samples:
+            out[pid] = None
+        elif reason:
+            out[pid] = reason
+        elif pid in furthest:
+            out[pid] = furthest[pid]
+        elif skips.block_reasons.get(pid):
+            out[pid] = skips.block_reasons[pid].most_common(1)[0][0]
+        else:
+            out[pid] = "no_usable_text_block"
+    return out
+
+
+def explain(reasons: dict) -> str:
+    """{reason: pages} in words: '12 pages: no text detected; 8 pages: blocks below ...'."""
+    if not reasons:
+        return "no pages found in the inputs"
+    return "; ".join(f"{n} page{'s' * (n != 1)}: {REASONS.get(r, r)}" for r, n in Counter(reasons).most_common())

@@ -115,12 +115,12 @@ def _doc_bench(cfg: dict, docs: str, out: Path, ocr) -> dict:
     from textsynth.evaluation.bench import build
 
     b = cfg["bench"]["doc"]
-    stats = build([docs], str(out), max_pages=b["max_pages"], max_candidates=b["max_candidates"],
-                  seed=cfg["seed"], ocr=ocr, log=log.info, progress=False,
-                  min_block_chars=b["min_block_chars"])
-    if stats["samples"] == 0:
-        raise ExperimentError(f"doc bench {out}: no sample passed the filters ({stats['filtered']})")
-    return stats
+    try:
+        return build([docs], str(out), max_pages=b["max_pages"], max_candidates=b["max_candidates"],
+                     seed=cfg["seed"], ocr=ocr, log=log.info, progress=False,
+                     min_block_chars=b["min_block_chars"])
+    except ValueError as e:
+        raise ExperimentError(f"doc bench {out}: {e}") from None
 
 
 def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
