@@ -86,6 +86,21 @@ def test_omnidocbench_annotations_with_malformed_entries(pages, tmp_path):
     index = pq.read_table(out / "index" / "bench-000000.parquet").to_pylist()
     assert {row["origin"]["data_source"] for row in index} == {"book", "academic_literature"}
 
+    # eval breaks the results down by the page attributes, in Table 3's columns
+    r = subprocess.run([str(BIN / "textsynth"), "eval", "--quiet", "--bench", str(out), "--model", "jpeg-q50",
+                        "--out", str(tmp_path / "eval"), "--lpips", "none"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert set(metrics["by_data_source"]) == {"book", "academic_literature"}
+    assert set(metrics["by_layout"]) == {"double_column"} and set(metrics["by_lang"]) == {"zh", "en"}
+    assert set(metrics["by_size_bucket"]) == {"13-16", "9-12"}
+    assert sum(g["n"] for g in metrics["by_data_source"].values()) == metrics["overall"]["n"] == stats["samples"]
+    md = (tmp_path / "eval" / "metrics.md").read_text()
+    assert "### By data source" in md and "| academic_literature |" in md
+    assert "| group | n | SSIM ↑ | PSNR ↑ | NED ↑ |" in md and "### By layout" not in md  # one layout: no table
+    per_image = pq.read_table(tmp_path / "eval" / "per_image.parquet").to_pylist()
+    assert {row["data_source"] for row in per_image} == {"book", "academic_literature"}
+
 
 def test_bare_page_images_blank_and_corrupt_pages_are_counted(pages, tmp_path):
     root, _ = pages

@@ -202,3 +202,25 @@ def test_text_blocks_of_a_real_pdf_page(assets):
     body = [c for c in zh if c.origin["page"] == 20]
     # Body text is 10.5 pt: scaled so a character is ~16 px (headings and notes differ).
     assert body and abs(np.median([c.origin["scale"] for c in body]) - 16 / 10.5) < 0.3
+
+
+def test_breakdowns_follow_table3_and_order_size_buckets():
+    from textsynth.evaluation.run import aggregate, breakdown_fields, markdown
+
+    def row(source, layout, lang, bucket, ned, gt=None):
+        return {"data_source": source, "layout": layout, "lang": lang, "size_bucket": bucket, "ned": ned,
+                "psnr": 30.0, "ssim": 0.9, "lpips": None, "gt_ned_orig": gt, "gt_ned_recon": gt}
+
+    rows = [row("book", "single_column", "zh", "13-16", 0.9), row("book", "double_column", "zh", "5-8", 0.1),
+            row("newspaper", "double_column", "en", "9-12", 0.5)]
+    agg = aggregate(rows)
+    assert agg["by_data_source"]["book"] == {"n": 2, "ned": 0.5, "psnr": 30.0, "ssim": 0.9}
+    assert list(agg["by_size_bucket"]) == ["5-8", "9-12", "13-16"]
+    md = markdown("m", "b", agg)
+    assert md.index("### By data source") < md.index("### By layout") < md.index("### By language") \
+        < md.index("### By character size")
+    assert "| group | n | SSIM ↑ | PSNR ↑ | NED ↑ |" in md and "LPIPS" not in md.split("FID")[0]
+    # synth / curate samples: the input category or the source stands in for data_source
+    assert breakdown_fields({"source": "synth", "lang": "en", "size_bucket": "5-8", "origin": {}}) == \
+        {"data_source": "synth", "layout": "unknown", "lang": "en", "size_bucket": "5-8"}
+    assert breakdown_fields({"source": "doc", "origin": {"category": "docs"}})["data_source"] == "docs"

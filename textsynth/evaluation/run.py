@@ -4,7 +4,8 @@ Per image: PP-OCRv5 on the original and on the reconstruction, NED between the t
 strings (report eq. 5: the original's OCR is the reference, so OCR's own errors cancel),
 PSNR, SSIM, and LPIPS when its weights are available. Synthetic benches (``source: synth``)
 also compare both OCR outputs with the exact ground-truth text. Results: ``metrics.json``
-and ``metrics.md`` (overall, per lang, per size bucket) and ``per_image.parquet``.
+and ``metrics.md`` (overall and by data source, layout, language and character size, in the
+shape of the report's Table 3) and ``per_image.parquet``.
 
 OCR of the originals is cached per bench (keyed by sample key and image hash), so
 evaluating more models on the same bench costs one OCR pass per image, not two.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tarfile
 import time
 from collections import defaultdict
@@ -85,9 +87,19 @@ def _mean(xs):
     return round(float(np.mean(xs)), 4) if xs else None
 
 
+# Breakdowns, in the order metrics.md shows them: (field, heading).
+BREAKDOWNS = [("data_source", "data source"), ("layout", "layout"), ("lang", "language"),
+              ("size_bucket", "character size")]
+# Columns in the report's Table 3 order (FID is not computed: it needs thousands of images
+# and Inception weights), then the synth-only OCR-vs-ground-truth columns.
+COLUMNS = [("n", "n"), ("ssim", "SSIM ↑"), ("psnr", "PSNR ↑"), ("lpips", "LPIPS ↓"), ("ned", "NED ↑"),
+           ("gt_ned_orig", "OCR vs GT (orig)"), ("gt_ned_recon", "OCR vs GT (recon)")]
+
+
 def aggregate(rows: list[dict]) -> dict:
-    """Mean metrics overall, per lang and per size bucket."""
-    metrics = ["ned", "psnr", "ssim", "lpips", "gt_ned_orig", "gt_ned_recon"]
+    """Mean metrics overall and per group of each breakdown (``by_data_source``, ``by_layout``,
+    ``by_lang``, ``by_size_bucket``)."""
+    metrics = [k for k, _ in COLUMNS if k != "n"]
 
     def summarise(rs):
         out = {"n": len(rs)}
@@ -98,25 +110,47 @@ def aggregate(rows: list[dict]) -> dict:
         return out
 
     result = {"overall": summarise(rows)}
-    for field in ("lang", "size_bucket"):
+    for field, _ in BREAKDOWNS:
         groups = defaultdict(list)
         for r in rows:
             groups[str(r[field])].append(r)
-        result[f"by_{field}"] = {g: summarise(rs) for g, rs in sorted(groups.items())}
+        result[f"by_{field}"] = {g: summarise(groups[g]) for g in sorted(groups, key=_group_order)}
     return result
 
 
+def _group_order(name: str):
+    """Size buckets by their numbers ("5-8" before "13-16"), everything else by name."""
+    digits = re.match(r"[<>]?(\d+)", name)
+    return (0, int(digits.group(1)), name) if digits else (1, 0, name)
+
+
 def markdown(model: str, bench: str, agg: dict) -> str:
-    cols = [("n", "n"), ("ned", "NED"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("lpips", "LPIPS"),
-            ("gt_ned_orig", "OCR vs GT (orig)"), ("gt_ned_recon", "OCR vs GT (recon)")]
-    cols = [(k, h) for k, h in cols if k == "n" or k in agg["overall"]]
-    lines = [f"**{model}** on `{bench}`", "", "| group | " + " | ".join(h for _, h in cols) + " |",
-             "|---" * (len(cols) + 1) + "|"]
-    groups = [("all", agg["overall"])] + [(f"lang {g}", v) for g, v in agg["by_lang"].items()] + \
-             [(f"size {g}", v) for g, v in agg["by_size_bucket"].items()]
-    for name, v in groups:
-        lines.append(f"| {name} | " + " | ".join(str(v.get(k, "–")) for k, _ in cols) + " |")
+    """One table per breakdown, shaped like the report's Table 3. A breakdown with a single
+    group repeats the overall row, so it is left out."""
+    cols = [(k, h) for k, h in COLUMNS if k == "n" or k in agg["overall"]]
+
+    def table(title: str, groups: list[tuple[str, dict]]) -> list[str]:
+        return [f"### {title}", "", "| group | " + " | ".join(h for _, h in cols) + " |",
+                "|---" * (len(cols) + 1) + "|",
+                *(f"| {name} | " + " | ".join(str(v.get(k, "–")) for k, _ in cols) + " |" for name, v in groups), ""]
+
+    lines = [f"**{model}** on `{bench}`", ""] + table("Overall", [("all", agg["overall"])])
+    for field, heading in BREAKDOWNS:
+        groups = agg.get(f"by_{field}", {})
+        if len(groups) > 1:
+            lines += table(f"By {heading}", list(groups.items()))
+    lines.append("FID is not computed (it needs thousands of images and Inception weights); "
+                 "LPIPS appears when its weights are available.")
     return "\n".join(lines) + "\n"
+
+
+def breakdown_fields(meta: dict) -> dict:
+    """The groups a sample falls in: OmniDocBench's page attributes for bench samples, the
+    input category or the sample source otherwise."""
+    origin = meta.get("origin") or {}
+    return {"data_source": origin.get("data_source") or origin.get("category") or meta.get("source") or "unknown",
+            "layout": origin.get("layout") or "unknown", "lang": meta.get("lang"),
+            "size_bucket": meta.get("size_bucket")}
 
 
 def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, limit: int | None = None,
@@ -147,8 +181,8 @@ def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, lim
             raise ValueError(f"model {model} returned {recon.shape} {recon.dtype} for {img.shape} uint8 ({key})")
         s_orig = cache.get(key, sha, lambda: ocr.read_text(img)) if read_text else None
         s_recon = ocr.read_text(recon) if read_text else None
-        row = {"key": key, "lang": meta.get("lang"), "size_bucket": meta.get("size_bucket"),
-               "source": meta.get("source"), "ocr_orig": s_orig, "ocr_recon": s_recon,
+        row = {"key": key, **breakdown_fields(meta), "source": meta.get("source"),
+               "ocr_orig": s_orig, "ocr_recon": s_recon,
                "ned": ned(s_recon, s_orig) if read_text else None,
                "psnr": min(PSNR_CAP, psnr(img, recon)),
                "ssim": ssim(img, recon), "lpips": lpips(img, recon) if lpips else None,
@@ -168,7 +202,8 @@ def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, lim
               "ocr_cache_hits": cache.hits, "lpips": "computed" if lpips else "not available", **agg}
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
-    schema = pa.schema([("key", pa.string()), ("lang", pa.string()), ("size_bucket", pa.string()),
+    schema = pa.schema([("key", pa.string()), ("data_source", pa.string()), ("layout", pa.string()),
+                        ("lang", pa.string()), ("size_bucket", pa.string()),
                         ("source", pa.string()), ("ocr_orig", pa.string()), ("ocr_recon", pa.string()),
                         ("ned", pa.float64()), ("psnr", pa.float64()), ("ssim", pa.float64()),
                         ("lpips", pa.float64()), ("gt_ned_orig", pa.float64()), ("gt_ned_recon", pa.float64())])
