@@ -65,9 +65,10 @@ def _image_ext(fs: pafs.FileSystem, root: str, shards: list[dict]) -> str:
     return "png"
 
 
-def write_manifest(fs: pafs.FileSystem, root: str, title: str) -> dict:
+def write_manifest(fs: pafs.FileSystem, root: str, title: str, extra: dict | None = None, notes: str = "") -> dict:
     """``shards.json`` (from the completion markers) and the dataset card ``README.md``.
-    Written by the job's driver after its shards."""
+    Written by the job's driver after its shards. ``extra`` adds keys to shards.json (e.g. a
+    bench's review), ``notes`` a Markdown section to the card."""
     infos = fs.get_file_info(pafs.FileSelector(f"{root}/_completions", allow_not_found=True))
     shards = []
     for info in sorted(infos, key=lambda i: i.base_name):
@@ -75,7 +76,7 @@ def write_manifest(fs: pafs.FileSystem, root: str, title: str) -> dict:
             record = json.loads(read_bytes(fs, info.path))
             shards.append({"url": f"shards/{info.base_name[:-5]}.tar", "nsamples": record["samples"]})
     manifest = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": title,
-                "shardlist": shards}
+                "shardlist": shards, **(extra or {})}
     atomic_write(fs, f"{root}/shards.json", json.dumps(manifest, indent=1).encode())
 
     # Files are listed one by one, leaving out empty shards (every sample skipped or
@@ -97,7 +98,8 @@ def write_manifest(fs: pafs.FileSystem, root: str, title: str) -> dict:
             f"```python\nfrom datasets import load_dataset   # datasets >= 4.7 (the `json` type)\n"
             f"images = load_dataset(\"path/to/this/dir\")   # pixels + JSON metadata\n"
             f"import pandas as pd\n"
-            f"index = pd.read_parquet(\"path/to/this/dir/{INDEX_DIR}\")   # metadata only\n```\n")
+            f"index = pd.read_parquet(\"path/to/this/dir/{INDEX_DIR}\")   # metadata only\n```\n"
+            + (f"\n{notes}" if notes else ""))
     atomic_write(fs, f"{root}/README.md", card.encode())
     return manifest
 

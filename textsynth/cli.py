@@ -170,6 +170,16 @@ def _cmd_bench_build(args) -> int:
     return 0
 
 
+def _cmd_bench_prune(args) -> int:
+    from textsynth.evaluation.review import prune
+
+    review = prune(args.bench, args.decisions, args.out, overwrite=args.overwrite)
+    removed = {k: v for k, v in review["counts"].items() if k != "keep"}
+    print(f"{args.out}: {review['samples_after']} of {review['samples_before']} samples kept; removed {removed}; "
+          f"{review['undecided_kept']} undecided kept; bench_id {review['bench_id_after']}")
+    return 0
+
+
 def _cmd_gallery(args) -> int:
     if args.export:
         from textsynth.gallery.export import export
@@ -469,6 +479,18 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--seed", type=int, default=0)
     bb.add_argument("--quiet", action="store_true", help="no progress bar")
     bb.set_defaults(func=_cmd_bench_build)
+    bp = bsub.add_parser("prune", help="apply a human review from the gallery: drop blurred, redundant, "
+                                       "blank samples",
+                         description="Write a new bench without the samples that the gallery's Review tab "
+                                     "marked blurred, redundant or blank (keep and undecided samples stay). "
+                                     "The decisions file must come from this very bench (its bench_id); the "
+                                     "review is recorded in the new bench's stats.json, shards.json and card.")
+    bp.add_argument("--bench", required=True, help="the reviewed bench dir (from bench build)")
+    bp.add_argument("--decisions", required=True, metavar="FILE",
+                    help="the JSON the Review tab downloaded (format textsynth-review/1)")
+    bp.add_argument("--out", required=True, help="the pruned bench dir (new, or --overwrite)")
+    bp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    bp.set_defaults(func=_cmd_bench_prune)
 
     g = sub.add_parser("gallery", help="browse output dirs in a web browser (or export a static page)",
                        description="Serve a read-only web gallery over synth, curate and bench "

@@ -1,15 +1,122 @@
-"""Human review of a bench (report §5.2, stage 4): decisions made in the gallery, applied by
-`textsynth bench prune`."""
+"""Human review of a bench, the report's fourth construction stage (§5.2): people look at
+every sample and prune the blurred, redundant or blank ones.
+
+The gallery's Review tab records one decision per sample in the browser and downloads them
+as a file (the server stays read-only)::
+
+    {"format": "textsynth-review/1", "dataset": "bench", "bench_id": "3f2a...",
+     "decisions": {"bench-000000-000007": "blurred", ...}, "counts": {...}, "saved_at": "..."}
+
+`textsynth bench prune` applies such a file: it checks the decisions were made on this very
+bench (its :func:`bench_id`), drops what was marked, keeps ``keep`` and undecided samples, and
+writes a new bench whose stats.json, shards.json and dataset card record the review.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import tarfile
+from collections import Counter
 from pathlib import Path
+
+FORMAT = "textsynth-review/1"
+DECISIONS = ("keep", "blurred", "redundant", "blank")
+DROP = {"blurred", "redundant", "blank"}
 
 
 def bench_id(bench_dir: str | Path) -> str:
     """A bench's identity: sha256 over its sorted "key:sha256(image bytes)" lines, 16 hex."""
-    from textsynth.evaluation.run import read_bench
-
-    lines = sorted(f"{key}:{sha}" for key, _img, _meta, sha in read_bench(bench_dir))
+    lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in raw_samples(bench_dir))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+
+
+def raw_samples(bench_dir: str | Path):
+    """(key, image member name, image bytes, metadata) of every sample, bytes untouched."""
+    shards = sorted(Path(bench_dir, "shards").glob("*.tar"))
+    if not shards:
+        raise FileNotFoundError(f"no shards in {bench_dir}/shards: not a bench dir")
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            for name in sorted(n for n in members if n.endswith(".json")):
+                key = name[:-5]
+                image = next(n for n in members if n.startswith(key + ".") and n != name)
+                yield key, image, tar.extractfile(members[image]).read(), json.loads(tar.extractfile(members[name]).read())
+
+
+def load_decisions(path: str | Path) -> dict:
+    """A decisions file, validated: a ValueError names what is wrong and where."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"decisions file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("decisions"), dict):
+        raise ValueError(f"{path}: not a review decisions file (expected {{\"format\": \"{FORMAT}\", "
+                         "\"decisions\": {...}}, as the gallery's Review tab downloads)")
+    for key, value in doc["decisions"].items():
+        if value not in DECISIONS:
+            raise ValueError(f"{path}: decision {value!r} for {key!r} is not one of {', '.join(DECISIONS)}")
+    return doc
+
+
+def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: bool = False, log=print) -> dict:
+    """Write ``out``: ``bench`` without the samples the review marked blurred, redundant or
+    blank. Everything is checked before anything is written."""
+    from textsynth.card import write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish
+
+    bench, out = Path(bench), Path(out)
+    doc = load_decisions(decisions)
+    if out.resolve() == bench.resolve():
+        raise ValueError(f"--out {out} is the bench itself: write the pruned bench to a new dir")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
+    samples = list(raw_samples(bench))
+    before = bench_id(bench)
+    if doc.get("bench_id") and doc["bench_id"] != before:
+        raise ValueError(f"{decisions}: the decisions were made on another bench (bench_id {doc['bench_id']}); "
+                         f"{bench} is {before}")
+    keys = {key for key, *_ in samples}
+    unknown = sorted(set(doc["decisions"]) - keys)
+    if unknown:
+        raise ValueError(f"{decisions}: {len(unknown)} decision(s) name samples that are not in {bench}, "
+                         f"e.g. {unknown[:3]}")
+
+    decided = doc["decisions"]
+    kept = [(key, image, data, meta) for key, image, data, meta in samples if decided.get(key) not in DROP]
+    if not kept:
+        raise ValueError(f"{decisions}: every sample is marked for removal; nothing would be left")
+    undecided = len(keys - set(decided))
+    if undecided:
+        log(f"warning: {undecided} of {len(keys)} samples have no decision; they are kept")
+    if not doc.get("bench_id"):
+        log(f"warning: {decisions} names no bench_id; checked by sample keys only")
+    # Written next to ``out`` and renamed into place: a failure leaves no half-written bench.
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fs, root = filesystem(str(tmp))
+    publish(fs, root, "bench-000000", *pack(kept), len(kept), pruned_from=str(bench))
+    after = bench_id(tmp)
+    review = {"decisions_file": Path(decisions).name, "source_bench": str(bench), "bench_id_before": before,
+              "bench_id_after": after, "samples_before": len(samples), "samples_after": len(kept),
+              "counts": dict(Counter(decided.values())), "undecided_kept": undecided,
+              "reviewed_dataset": doc.get("dataset"), "saved_at": doc.get("saved_at")}
+    stats_path = bench / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
+    langs = Counter(meta.get("lang") for *_, meta in kept)
+    stats.update(samples=len(kept), by_lang=dict(langs), bench_id=after, review=review)
+    atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
+    removed = ", ".join(f"{k} {review['counts'].get(k, 0)}" for k in sorted(DROP))
+    write_manifest(fs, root, "bench", extra={"review": review},
+                   notes=f"## Human review\n\nPruned from `{bench.name}` with `{review['decisions_file']}`: "
+                         f"{len(kept)} of {len(samples)} samples kept; removed: {removed}; "
+                         f"{undecided} undecided (kept).\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return review

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textsynth.gallery import webfont
 from textsynth.gallery.server import IMAGE_TYPES, Gallery, static_file
 
 
@@ -55,11 +56,19 @@ def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=prin
         stats[name] = s
     info = gallery.datasets({})
     payload = {**info, "total": len(samples), "samples": samples, "stats": stats}
+    data_json = _script_json(payload)
+    css = static_file("style.css").decode()
+    face = webfont.han_face()
+    if face is not None:  # the CJK web font, only the glyphs this page shows
+        font = webfont.subset_font(face, "".join(ch for ch in set(data_json) if ord(ch) > 0x2E7F))
+        css = css.replace(f'url("{webfont.FONT_ROUTE}")',
+                          f'url("data:font/ttf;base64,{base64.b64encode(font).decode()}")')
+    else:
+        log("export: no CJK font in the asset fonts; Chinese text shows in the viewer's own fonts")
     html = static_file("index.html").decode()
-    html = html.replace('<link rel="stylesheet" href="/static/style.css">',
-                        f"<style>\n{static_file('style.css').decode()}</style>")
+    html = html.replace('<link rel="stylesheet" href="/static/style.css">', f"<style>\n{css}</style>")
     html = html.replace('<script src="/static/app.js"></script>',
-                        f"<script>window.GALLERY_STATIC = {_script_json(payload)};</script>\n"
+                        f"<script>window.GALLERY_STATIC = {data_json};</script>\n"
                         f"<script>\n{static_file('app.js').decode()}</script>")
     path = Path(out)
     if path.suffix != ".html":

@@ -8,6 +8,7 @@ Routes (GET/HEAD only; everything else is 405):
   /api/image              one sample's image bytes, straight from its tar
   /api/stats              per-dataset counts and rejects by reason with examples
   /api/reject-image       an example crop of a reject (curate output)
+  /fonts/han.ttf          the CJK web font (gallery/webfont.py); 404 when none is installed
 
 Nothing is addressed by a path from the request: datasets are looked up by name in the
 catalog, shards and keys must match a strict name pattern *and* exist in the index, and
@@ -20,12 +21,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
+import threading
 import traceback
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlsplit
 
+from textsynth.gallery import webfont
 from textsynth.gallery.catalog import FACETS, NAME_RE, Catalog, QueryError
 from textsynth.gallery.tarstore import MemberError, TarStore
 
@@ -90,6 +93,8 @@ class Gallery:
     def __init__(self, dirs: list[str]):
         self.catalog = Catalog(dirs)
         self.tars = TarStore()
+        self._font: bytes | None = None
+        self._font_lock = threading.Lock()
 
     def _dataset(self, params):
         name = _name(params, "dataset")
@@ -141,6 +146,17 @@ class Gallery:
     def stats(self, params) -> dict:
         return self.catalog.stats(self._dataset(params).name)
 
+    def font(self, params) -> tuple[bytes, str]:
+        """The CJK web font, found and extracted on first request."""
+        with self._font_lock:
+            if self._font is None:
+                face = webfont.han_face()
+                if face is None:
+                    raise HttpError(404, "no CJK font in the asset fonts (run `textsynth assets fetch`); "
+                                         "Chinese text shows in the browser's own fonts")
+                self._font = webfont.full_font(face)
+        return self._font, "font/ttf"
+
     def reject_image(self, params) -> tuple[bytes, str]:
         ds = self._dataset(params)
         shard, image = _name(params, "shard"), _name(params, "image")
@@ -156,7 +172,8 @@ class Gallery:
 def make_handler(gallery: Gallery, quiet: bool = False, idle_timeout: float = IDLE_TIMEOUT_S):
     api_json = {"/api/datasets": gallery.datasets, "/api/query": gallery.query,
                 "/api/sample": gallery.sample, "/api/stats": gallery.stats}
-    api_bytes = {"/api/image": gallery.image, "/api/reject-image": gallery.reject_image}
+    api_bytes = {"/api/image": gallery.image, "/api/reject-image": gallery.reject_image,
+                 webfont.FONT_ROUTE: gallery.font}
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "textsynth-gallery"

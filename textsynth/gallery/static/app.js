@@ -252,6 +252,92 @@ async function renderStats(datasets) {
   }
 }
 
+// ------------------------------------------------------------------ review
+// The report's last bench stage: a person marks each sample keep / blurred / redundant /
+// blank. Decisions live in localStorage (per dataset) and leave as a downloaded file for
+// `textsynth bench prune`; the server is never written to.
+
+const DECISION_KEYS = {k: "keep", b: "blurred", r: "redundant", n: "blank"};
+const review = {dataset: null, benchId: null, items: [], i: 0, decisions: {}};
+const storageKey = (name) => "textsynth-review:" + name;
+
+async function startReview() {
+  $("#r-body").hidden = true;
+  $("#r-message").textContent = "loading…";
+  const items = [];
+  for (let page = 0; ; page++) {  // every sample of the current filters, in order
+    const res = await backend.query({...state, page});
+    items.push(...res.items);
+    if (!res.items.length || items.length >= res.total) break;
+  }
+  const names = [...new Set(items.map((it) => it.dataset))];
+  if (names.length !== 1) {
+    $("#r-message").textContent = names.length ? `The current filters span ${names.length} datasets (${names.join(", ")}): ` +
+      "tick one in the dataset facet on the Browse tab, then come back." : "No sample matches the current filters.";
+    return;
+  }
+  const stats = await backend.stats(names[0]).catch(() => null);
+  Object.assign(review, {dataset: names[0], items, i: 0, benchId: (stats && stats.job_stats && stats.job_stats.bench_id) || null,
+                         decisions: JSON.parse(localStorage.getItem(storageKey(names[0])) || "{}")});
+  const first = items.findIndex((it) => !(it.key in review.decisions));
+  review.i = first < 0 ? 0 : first;  // resume at the first undecided sample
+  $("#r-message").textContent = review.benchId ? "" : "This dataset has no bench_id (not built by `textsynth bench build`): " +
+    "prune will check decisions by sample key only.";
+  $("#r-title").textContent = `Reviewing ${review.dataset}`;
+  $("#r-body").hidden = false;
+  showReview();
+}
+
+function showReview() {
+  const it = review.items[review.i];
+  if (!it) return;
+  const d = review.decisions[it.key];
+  $("#r-key").textContent = `${review.i + 1} / ${review.items.length} · ${it.key}`;
+  $("#r-decision").textContent = d || "undecided";
+  $("#r-decision").className = "decision " + (d || "");
+  const img = $("#r-img");
+  img.onload = () => { img.style.width = img.naturalWidth * 2 + "px"; img.style.height = img.naturalHeight * 2 + "px"; };
+  img.src = backend.imageUrl(it);
+  $("#r-text").textContent = it.text || "";
+  $("#r-origin").textContent = "";
+  backend.sample(it).then((s) => { if (review.items[review.i] === it) $("#r-origin").textContent = JSON.stringify(s.meta.origin || {}, null, 1); });
+  const counts = {};
+  for (const v of Object.values(review.decisions)) counts[v] = (counts[v] || 0) + 1;
+  $("#r-progress").textContent = `${Object.keys(review.decisions).length} / ${review.items.length} reviewed · ` +
+    Object.values(DECISION_KEYS).map((k) => `${k} ${counts[k] || 0}`).join(" · ");
+}
+
+function decide(decision) {
+  const it = review.items[review.i];
+  if (!it) return;
+  review.decisions[it.key] = decision;
+  localStorage.setItem(storageKey(review.dataset), JSON.stringify(review.decisions));
+  if (review.i + 1 < review.items.length) review.i++;
+  showReview();
+}
+
+function downloadDecisions() {
+  if (!review.dataset) return;
+  const counts = {};
+  for (const v of Object.values(review.decisions)) counts[v] = (counts[v] || 0) + 1;
+  const doc = {format: "textsynth-review/1", dataset: review.dataset, bench_id: review.benchId,
+               decisions: review.decisions, counts, samples: review.items.length, saved_at: new Date().toISOString()};
+  const a = el("a", {href: URL.createObjectURL(new Blob([JSON.stringify(doc, null, 1)], {type: "application/json"})),
+                     download: `${review.dataset}-review.json`});
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+function reviewKey(e) {
+  if ($("#review").hidden || !review.dataset || e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key in DECISION_KEYS) decide(DECISION_KEYS[e.key]);
+  else if (e.key === "ArrowRight" && review.i + 1 < review.items.length) { review.i++; showReview(); }
+  else if (e.key === "ArrowLeft" && review.i > 0) { review.i--; showReview(); }
+  else return;
+  e.preventDefault();
+}
+
 // ------------------------------------------------------------------ wiring
 
 async function main() {
@@ -287,9 +373,18 @@ async function main() {
   let statsDone = false;
   for (const t of document.querySelectorAll(".tab")) t.onclick = () => {
     document.querySelectorAll(".tab").forEach((x) => x.classList.toggle("active", x === t));
-    $("#browse").hidden = t.dataset.tab !== "browse";
-    $("#stats").hidden = t.dataset.tab !== "stats";
+    for (const tab of ["browse", "stats", "review"]) $("#" + tab).hidden = t.dataset.tab !== tab;
     if (t.dataset.tab === "stats" && !statsDone) { statsDone = true; renderStats(info.datasets); }
+    if (t.dataset.tab === "review") startReview();  // the current filters choose what to review
+  };
+  document.addEventListener("keydown", reviewKey);
+  for (const b of document.querySelectorAll("[data-decide]")) b.onclick = () => decide(b.dataset.decide);
+  $("#r-download").onclick = downloadDecisions;
+  $("#r-clear").onclick = () => {
+    if (!review.dataset || !confirm(`Forget all ${Object.keys(review.decisions).length} decisions on ${review.dataset}?`)) return;
+    review.decisions = {};
+    localStorage.removeItem(storageKey(review.dataset));
+    showReview();
   };
   renderScoreFilters();
   refresh();
