@@ -7,6 +7,8 @@ a default) and values of the wrong type.
 
 from __future__ import annotations
 
+import json
+
 import copy
 import re
 from pathlib import Path
@@ -212,6 +214,17 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping at top level")
     return data
+
+
+def read_json(path: Path, what: str):
+    """A JSON file's content, or FileNotFoundError / ValueError naming ``what`` and the file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON file ({e})") from None
 
 
 def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tarfile
 from collections import Counter
 from pathlib import Path
+
+from textsynth.config import read_json
+from textsynth.evaluation.run import bench_members
 
 FORMAT = "textsynth-review/1"
 DECISIONS = ("keep", "blurred", "redundant", "blank")
@@ -28,33 +30,14 @@ DROP = {"blurred", "redundant", "blank"}
 
 def bench_id(bench_dir: str | Path) -> str:
     """A bench's identity: sha256 over its sorted "key:sha256(image bytes)" lines, 16 hex."""
-    lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in raw_samples(bench_dir))
+    lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in bench_members(bench_dir))
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
-
-
-def raw_samples(bench_dir: str | Path):
-    """(key, image member name, image bytes, metadata) of every sample, bytes untouched."""
-    shards = sorted(Path(bench_dir, "shards").glob("*.tar"))
-    if not shards:
-        raise FileNotFoundError(f"no shards in {bench_dir}/shards: not a bench dir")
-    for shard in shards:
-        with tarfile.open(shard) as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            for name in sorted(n for n in members if n.endswith(".json")):
-                key = name[:-5]
-                image = next(n for n in members if n.startswith(key + ".") and n != name)
-                yield key, image, tar.extractfile(members[image]).read(), json.loads(tar.extractfile(members[name]).read())
 
 
 def load_decisions(path: str | Path) -> dict:
     """A decisions file, validated: a ValueError names what is wrong and where."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"decisions file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    doc = read_json(path, "decisions file")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("decisions"), dict):
         raise ValueError(f"{path}: not a review decisions file (expected {{\"format\": \"{FORMAT}\", "
                          "\"decisions\": {...}}, as the gallery's Review tab downloads)")
@@ -76,7 +59,7 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
         raise ValueError(f"--out {out} is the bench itself: write the pruned bench to a new dir")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
-    samples = list(raw_samples(bench))
+    samples = list(bench_members(bench))
     before = bench_id(bench)
     if doc.get("bench_id") and doc["bench_id"] != before:
         raise ValueError(f"{decisions}: the decisions were made on another bench (bench_id {doc['bench_id']}); "

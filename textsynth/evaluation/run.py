@@ -33,8 +33,8 @@ from textsynth.metrics import ned, psnr, ssim
 PSNR_CAP = 100.0  # dB; identical images would be +inf, which neither means nor JSON handle
 
 
-def read_bench(bench: str | Path):
-    """(key, RGB image, metadata, image sha256) for every sample of a bench's shards."""
+def bench_members(bench: str | Path):
+    """(key, image member name, image bytes, metadata) of every sample of a bench's shards."""
     shards = sorted(Path(bench, "shards").glob("*.tar"))
     if not shards:
         raise FileNotFoundError(f"no shards in {bench}/shards (build one with `textsynth bench build` "
@@ -45,12 +45,17 @@ def read_bench(bench: str | Path):
             for name in sorted(n for n in members if n.endswith(".json")):
                 key = name[:-5]
                 image_name = next(n for n in members if n.startswith(key + ".") and n != name)
-                data = tar.extractfile(members[image_name]).read()
-                img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-                if img is None:
-                    raise ValueError(f"{shard}: cannot decode {image_name}")
                 meta = json.loads(tar.extractfile(members[name]).read())
-                yield key, cv2.cvtColor(img, cv2.COLOR_BGR2RGB), meta, hashlib.sha256(data).hexdigest()
+                yield key, image_name, tar.extractfile(members[image_name]).read(), meta
+
+
+def read_bench(bench: str | Path):
+    """(key, RGB image, metadata, image sha256) for every sample of a bench's shards."""
+    for key, image_name, data, meta in bench_members(bench):
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"{bench}: cannot decode {image_name}")
+        yield key, cv2.cvtColor(img, cv2.COLOR_BGR2RGB), meta, hashlib.sha256(data).hexdigest()
 
 
 class OCRCache:

@@ -17,11 +17,11 @@ estimated from the block's area and character count. The dedup category is the p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from textsynth.config import read_json
 from textsynth.curation import ingest
 from textsynth.evaluation.sources.common import Candidate, Skips, bench_lang, scale_for, scaled_crop
 from textsynth.synthesis.scripts import is_han
@@ -35,12 +35,7 @@ OUTSIDE_TOLERANCE = 2   # px an annotated corner may stray past the page edge (r
 def load(annotations: str | Path) -> list[dict]:
     """The page list of an OmniDocBench annotation file, or a ValueError naming the file."""
     path = Path(annotations)
-    try:
-        pages = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"OmniDocBench annotations not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a JSON file ({e})") from None
+    pages = read_json(path, "OmniDocBench annotations")
     if not isinstance(pages, list):
         raise ValueError(f"{path}: expected a JSON list of pages (OmniDocBench format), got {type(pages).__name__}")
     return pages
