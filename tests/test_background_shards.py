@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from textsynth.config import load_config
-from textsynth.synthesis.backgrounds import expand_braces
+from textsynth.shardio import expand_braces
 from textsynth.synthesis.generate import Stats, make_sample
 from textsynth.synthesis.render import render
 from textsynth.synthesis.resources import Resources

@@ -82,6 +82,7 @@ ORIGIN = pa.struct([("file", pa.string()), ("page", pa.int32()), ("box", _INTS),
                     # bench samples: page attributes, source line height, source block
                     ("data_source", pa.string()), ("layout", pa.string()), ("language", pa.string()),
                     ("line_px", pa.float64()), ("line_pt", pa.float64()), ("from_key", pa.string()),
+                    ("key", pa.string()),   # curate: the sample's key within its input shard (file)
                     ("block", BLOCK)])
 INDEX_SCHEMA = pa.schema(
     [("key", pa.string()), ("image", pa.string()), ("image_offset", pa.int64()),

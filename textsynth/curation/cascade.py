@@ -126,12 +126,12 @@ class Cascade:
                     n += 1
                     t = time.perf_counter()
                     continue
-                page_id = f"{page.origin['file']}#{page.origin.get('page')}"
+                page_id = f"{page.origin['file']}#{page.origin.get('key') or page.origin.get('page')}"
                 page_crops = []
                 for img, origin in ingest.crops(page, self.cfg["crop"], rng):
                     key = f"{dataset}-{part.index:06d}-{n:06d}"
                     n += 1
-                    crop = self._crop(key, img, origin, src.category, page_id, seen_hashes, res)
+                    crop = self._crop(key, img, origin, page.category or src.category, page_id, seen_hashes, res)
                     if crop is not None:
                         page_crops.append(crop)
                 self._dedup_page(page_crops, res)

@@ -26,7 +26,15 @@ DEFAULTS: dict = {
         "html_max_height": 8000,     # full-page screenshots are cut off here
         "html_timeout_s": 30,        # total budget per web page: launch, load, scripts and
                                      # screenshot; past it the page is a web_page_timeout reject
-        "files_per_partition": 1,    # a partition (the unit of resume) is this many input files
+        "files_per_partition": 1,    # a partition (the unit of resume) is this many input files;
+                                     # a .tar / .parquet shard is always a partition on its own
+        "category_field": "",        # shards: the dedup category from each sample's metadata
+                                     # (a key of its .json member / a parquet column; "a.b" nests);
+                                     # "" or missing = the shard's folder
+        "table_image_column": "",    # parquet: the image bytes column ("" = image, jpg, png, ...)
+        "table_url_column": "",      # parquet: or a column of image URLs ("" = url, image_url)
+        "url_timeout_s": 10,         # per image URL
+        "url_max_bytes": 20_000_000,  # larger downloads are url_too_large rejects
     },
     "crop": {
         "mode": "tiles",             # tiles: native-resolution crops | whole: the page resized

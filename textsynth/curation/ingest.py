@@ -1,11 +1,17 @@
 """Inputs -> pages -> crops.
 
 An input argument is a *category* (the report dedups within a document category): a file,
-a folder (searched recursively) or an http(s) URL. Its files are sorted and grouped into
-*partitions*, the unit of work and of resume. A file yields pages (PDF pages rendered with
-pypdfium2, an image file, a web page screenshotted in headless Chromium); a page is cut into
-crops at native resolution (or resized whole). Anything unreadable becomes a :class:`Reject`
-carrying the file and the reason, never an exception out of the job.
+a folder (searched recursively), an http(s) URL, or shards: webdataset ``.tar`` files and
+parquet tables of image bytes or image URLs, as paths, folders, brace patterns
+(``web-{000..099}.tar``) or URIs on any pyarrow filesystem (``s3://bucket/web/``). Files are
+sorted and grouped into *partitions*, the unit of work and of resume; a shard is a partition
+on its own. A shard's category is a metadata field of its samples (``ingest.category_field``)
+or else the shard's folder.
+
+A file yields pages (PDF pages rendered with pypdfium2, an image file, a web page
+screenshotted in headless Chromium, every image of a shard); a page is cut into crops at
+native resolution (or resized whole). Anything unreadable becomes a :class:`Reject` carrying
+the file (and the shard key) and the reason, never an exception out of the job.
 """
 
 from __future__ import annotations
@@ -18,17 +24,20 @@ from typing import Iterator
 
 import numpy as np
 
+from textsynth.shardio import SHARD_SUFFIXES, TABLE_SUFFIXES, is_uri, open_input, shard_uris, tar_samples
+
 PDF_EXT = {".pdf"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
 HTML_EXT = {".html", ".htm"}
+SHARD_KINDS = ("shard", "table")   # one partition each
 
 
 @dataclass(frozen=True)
 class Source:
     """One input file or URL, in its category."""
     uri: str          # a path (as given, joined with the file's relative path) or a URL
-    kind: str         # pdf | image | html | url | unknown
-    category: str
+    kind: str         # pdf | image | html | url | shard | table | unknown
+    category: str     # for shards: the fallback when samples carry no category field
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Partition:
 class Page:
     image: np.ndarray            # (H, W, 3) uint8 RGB
     origin: dict                 # file, page (1-based or None), plus what made it
+    category: str | None = None  # a shard sample's own category (else its source's)
 
 
 @dataclass
@@ -54,8 +64,8 @@ def kind_of(path: str) -> str:
     if path.startswith(("http://", "https://")):
         return "url"
     ext = Path(path).suffix.lower()
-    return ("pdf" if ext in PDF_EXT else "image" if ext in IMAGE_EXT
-            else "html" if ext in HTML_EXT else "unknown")
+    return ("pdf" if ext in PDF_EXT else "image" if ext in IMAGE_EXT else "html" if ext in HTML_EXT
+            else "shard" if ext in SHARD_SUFFIXES else "table" if ext in TABLE_SUFFIXES else "unknown")
 
 
 def category_name(arg: str) -> str:
@@ -72,20 +82,40 @@ def discover(inputs: list[str]) -> list[Source]:
         if kind_of(arg) == "url":
             sources.append(Source(arg, "url", cat))
             continue
+        if is_uri(arg) or "{" in arg:
+            uris = shard_uris(arg, SHARD_SUFFIXES + TABLE_SUFFIXES)
+            if not uris:
+                raise FileNotFoundError(f"curate input {arg}: no .tar or .parquet shards there")
+            sources += [Source(u, kind_of(u), shard_category(u)) for u in uris]
+            continue
         p = Path(os.path.abspath(arg))  # Ray workers do not share our working directory
         if p.is_dir():
             files = sorted(f for f in p.rglob("*") if f.is_file() and kind_of(str(f)) != "unknown")
-            sources += [Source(str(f), kind_of(str(f)), cat) for f in files]
+            sources += [Source(str(f), k, shard_category(str(f)) if k in SHARD_KINDS else cat)
+                        for f in files for k in [kind_of(str(f))]]
         elif p.is_file():
-            sources.append(Source(str(p), kind_of(str(p)), cat))
+            k = kind_of(str(p))
+            sources.append(Source(str(p), k, shard_category(str(p)) if k in SHARD_KINDS else cat))
         else:
             raise FileNotFoundError(f"curate input not found: {arg}")
     return sources
 
 
+def shard_category(uri: str) -> str:
+    """A shard's fallback dedup category: the folder it lies in."""
+    return uri.rstrip("/").rsplit("/", 2)[-2] if "/" in uri.rstrip("/") else "shards"
+
+
 def partitions(sources: list[Source], per_partition: int) -> list[Partition]:
-    return [Partition(i // per_partition, tuple(sources[i:i + per_partition]))
-            for i in range(0, len(sources), per_partition)]
+    """Files grouped ``per_partition`` at a time, in order; every shard a partition alone."""
+    groups: list[list[Source]] = []
+    for src in sources:
+        if src.kind in SHARD_KINDS or not groups or len(groups[-1]) >= per_partition \
+                or groups[-1][0].kind in SHARD_KINDS:
+            groups.append([src])
+        else:
+            groups[-1].append(src)
+    return [Partition(i, tuple(g)) for i, g in enumerate(groups)]
 
 
 def parse_ranges(spec: str, n: int) -> list[int]:
@@ -172,6 +202,107 @@ def web_pages(url: str, cfg: dict) -> Iterator[Page | Reject]:
         yield Reject("unreadable_web_page", f"{type(e).__name__}: {str(e).splitlines()[0]}", origin)
 
 
+def _field(meta: dict | None, path: str):
+    """``meta["a"]["b"]`` for path "a.b"; None when any part is missing."""
+    for part in path.split("."):
+        if not isinstance(meta, dict):
+            return None
+        meta = meta.get(part)
+    return None if meta is None else str(meta)
+
+
+def _decode(data: bytes, origin: dict, category: str | None, cfg: dict) -> Page | Reject:
+    try:
+        return Page(load_image(data, cfg["max_image_pixels"]), origin, category)
+    except Reject as r:
+        return Reject(r.reason, r.detail, origin)
+    except Exception as e:
+        return Reject("unreadable_image", f"{type(e).__name__}: {e}", origin)
+
+
+def shard_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
+    """Every image of a webdataset shard; its ``.json`` member may carry the category."""
+    import json
+    import tarfile
+
+    try:
+        for key, files in tar_samples(uri):
+            origin = {"file": uri, "page": None, "key": key}
+            ext = next((e for e in sorted(files) if "." + e.rsplit(".", 1)[-1] in IMAGE_EXT), None)
+            if ext is None:
+                yield Reject("sample_without_image", f"members .{', .'.join(sorted(files))}", origin)
+                continue
+            category = None
+            if cfg["category_field"] and "json" in files:
+                try:
+                    category = _field(json.loads(files["json"]), cfg["category_field"])
+                except ValueError:
+                    pass  # unreadable metadata: the shard's folder is the category
+            yield _decode(files[ext], origin, category, cfg)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        yield Reject("unreadable_shard", f"{type(e).__name__}: {e} (samples before the damage were read)",
+                     {"file": uri, "page": None})
+
+
+def fetch_url(url: str, cfg: dict) -> bytes:
+    """An image by URL, within ``url_timeout_s`` and ``url_max_bytes``."""
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise Reject("bad_url", f"{url[:200]!r} is not an http(s) URL")
+    try:
+        with urllib.request.urlopen(url, timeout=cfg["url_timeout_s"]) as r:
+            data = r.read(cfg["url_max_bytes"] + 1)
+    except Exception as e:
+        raise Reject("unreadable_url", f"{type(e).__name__}: {e}") from None
+    if len(data) > cfg["url_max_bytes"]:
+        raise Reject("url_too_large", f"over {cfg['url_max_bytes']} bytes")
+    return data
+
+
+IMAGE_COLUMNS = ("image", "jpg", "png", "webp", "img", "image_bytes")
+URL_COLUMNS = ("url", "image_url", "URL")
+
+
+def table_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
+    """Every image of a parquet table: a bytes column (or a Hugging Face image struct with
+    ``bytes``), or a URL column fetched with a timeout and a size limit."""
+    import pyarrow.parquet as pq
+
+    where = {"file": uri, "page": None}
+    try:
+        table = pq.ParquetFile(open_input(uri))
+        names = table.schema_arrow.names
+    except Exception as e:
+        yield Reject("unreadable_table", f"{type(e).__name__}: {e}", where)
+        return
+    image_col = cfg["table_image_column"] or next((c for c in IMAGE_COLUMNS if c in names), "")
+    url_col = cfg["table_url_column"] or ("" if image_col else next((c for c in URL_COLUMNS if c in names), ""))
+    column = image_col or url_col
+    if column not in names:
+        yield Reject("no_image_column", f"columns {names}; set ingest.table_image_column or "
+                     "ingest.table_url_column", where)
+        return
+    field = cfg["category_field"]
+    wanted = [c for c in (column, "key", field.split(".")[0] if field else "") if c in names]
+    n = 0
+    for batch in table.iter_batches(batch_size=64, columns=sorted(set(wanted))):
+        for row in batch.to_pylist():
+            origin = {**where, "key": str(row.get("key") or f"row{n:09d}")}
+            n += 1
+            value = row[column]
+            if isinstance(value, dict):  # datasets.Image: {"bytes": ..., "path": ...}
+                value = value.get("bytes")
+            try:
+                if value is None:
+                    raise Reject("empty_image_cell", f"column {column!r} is null")
+                data = fetch_url(value, cfg) if column == url_col else value
+            except Reject as r:
+                yield Reject(r.reason, r.detail, origin)
+                continue
+            yield _decode(data, origin, _field(row, field) if field else None, cfg)
+
+
 def pages(source: Source, cfg: dict) -> Iterator[Page | Reject]:
     """The pages of one source (``cfg`` is the ``ingest`` section)."""
     if source.kind == "pdf":
@@ -180,6 +311,10 @@ def pages(source: Source, cfg: dict) -> Iterator[Page | Reject]:
         yield from image_pages(source.uri, cfg)
     elif source.kind in ("html", "url"):
         yield from web_pages(source.uri, cfg)
+    elif source.kind == "shard":
+        yield from shard_pages(source.uri, cfg)
+    elif source.kind == "table":
+        yield from table_pages(source.uri, cfg)
     else:
         yield Reject("unsupported_file", f"unknown file type {Path(source.uri).suffix!r}",
                      {"file": source.uri, "page": None})

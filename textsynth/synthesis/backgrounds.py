@@ -20,17 +20,16 @@ pixels.
 from __future__ import annotations
 
 import io
-import re
 import tarfile
 from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pyarrow.fs as pafs
 from PIL import Image
 
 from textsynth import paths
+from textsynth.shardio import open_input, shard_uris
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -63,22 +62,6 @@ def decode_image(path: Path | bytes, max_pixels: int, name: str | None = None) -
         raise BadImage(name, "corrupt_image", f"{type(e).__name__}: {e}") from None
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """``a-{000..002}.tar`` -> a-000.tar, a-001.tar, a-002.tar; ``{x,y}`` alternatives too
-    (the webdataset shard-list convention; ranges keep the width of their first bound)."""
-    m = re.search(r"\{([^{}]*)\}", pattern)
-    if not m:
-        return [pattern]
-    body, head, tail = m.group(1), pattern[:m.start()], pattern[m.end():]
-    rng = re.fullmatch(r"(\d+)\.\.(\d+)", body)
-    if rng:
-        lo, hi = rng.groups()
-        options = [str(i).zfill(len(lo)) for i in range(int(lo), int(hi) + 1)]
-    else:
-        options = body.split(",")
-    return [x for o in options for x in expand_braces(head + o + tail)]
-
-
 class ShardMembers:
     """The image members of webdataset tars, listed lazily, read by seeking."""
 
@@ -87,10 +70,7 @@ class ShardMembers:
         self._lists: OrderedDict[str, tuple[list[str], dict[str, tuple[int, int]]]] = OrderedDict()
         self.max_listed = max_listed
 
-    @staticmethod
-    def _open(uri: str):
-        fs, path = pafs.FileSystem.from_uri(uri if "://" in uri else str(Path(uri).resolve()))
-        return fs.open_input_file(path)
+    _open = staticmethod(open_input)
 
     def members(self, shard: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
         """The shard's image member names (sorted) and where each one's data lies."""
@@ -133,7 +113,7 @@ class Backgrounds:
         self.shards: list[str] = []
         for src in sources:
             if "://" in src or "{" in src or src.endswith(".tar"):
-                self.shards += _shard_uris(src)
+                self.shards += shard_uris(src)
                 continue
             d = Path(src)
             for p in sorted(d.rglob("*")):
@@ -214,18 +194,3 @@ class Backgrounds:
             # Bilinear is enough: photos are pre-scaled so a crop shrinks at most ~2x.
             self._last_crop = (key, cv2.resize(src, (width, height), interpolation=cv2.INTER_LINEAR))
         return self._last_crop[1].copy()
-
-
-def _shard_uris(spec: str) -> list[str]:
-    """Shard paths/URIs of one ``background.dirs`` entry: brace patterns expanded; a URI
-    that names a folder (no ``.tar``) lists the ``.tar`` files in it."""
-    out = []
-    for uri in expand_braces(spec):
-        if uri.endswith(".tar"):
-            out.append(uri if "://" in uri else str(Path(uri).resolve()))
-            continue
-        fs, root = pafs.FileSystem.from_uri(uri)
-        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
-        scheme = uri.split("://", 1)[0]
-        out += [f"{scheme}://{i.path}" for i in infos if i.path.endswith(".tar")]
-    return out
