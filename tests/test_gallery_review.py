@@ -32,7 +32,7 @@ def bench(assets, tmp_path_factory):
         (out / d).mkdir(parents=True)
     fs, root = filesystem(str(out))
     write_shard(Resources(load_config(None, seed=7)), ShardSpec("bench", 0, 7, 10, 0), fs, root)
-    (out / "stats.json").write_text(json.dumps({"samples": 10, "bench_id": bench_id(out)}))
+    (out / "stats.json").write_text(json.dumps({"samples": 10, "filtered": {"blank": 3}, "bench_id": bench_id(out)}))
     return out
 
 
@@ -46,11 +46,38 @@ def served(bench):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from textsynth.browser import chromium
+def playwright():
+    from playwright.sync_api import sync_playwright
 
-    with chromium() as b:
-        yield b
+    with sync_playwright() as pw:  # one per thread: both browsers below share it
+        yield pw
+
+
+def _launch(playwright, env):
+    from textsynth.browser import CHROMIUM_FLAGS, chromium_path
+
+    return playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS, env=env)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    """Chromium as textsynth.browser.chromium starts it (asset fonts visible to fontconfig)."""
+    from textsynth.browser import fontconfig_env
+
+    b = _launch(playwright, fontconfig_env())
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def bare_browser(playwright):
+    """Chromium with the system's fonts only, no CJK among them here: the asset fonts that
+    textsynth.browser adds through fontconfig would hide tofu from the font test."""
+    import os
+
+    b = _launch(playwright, {k: v for k, v in os.environ.items() if k != "FONTCONFIG_FILE"})
+    yield b
+    b.close()
 
 
 def _platform_fonts(page, selector: str) -> set[str]:
@@ -69,13 +96,14 @@ def _check_han_font(page) -> None:
     page.wait_for_function("[...document.fonts].some(f => f.family.includes('textsynth-han') && f.status === 'loaded')")
     assert page.evaluate("document.fonts.check('14px textsynth-han', '中文')")
     # The Chinese caption is drawn with the served asset face, not a fallback (boxes here:
-    # this Chromium has no CJK system font).
+    # this Chromium has no CJK font of its own).
     from textsynth.gallery.webfont import han_face
 
     assert han_face().family in _platform_fonts(page, "[data-testid=card][data-lang=zh] .cap")
 
 
-def test_cjk_font_served_live_and_embedded_in_exports(served, bench, browser, tmp_path):
+def test_cjk_font_served_live_and_embedded_in_exports(served, bench, bare_browser, tmp_path):
+    browser = bare_browser
     import urllib.request
 
     with urllib.request.urlopen(served + "/fonts/han.ttf") as r:
@@ -93,6 +121,45 @@ def test_cjk_font_served_live_and_embedded_in_exports(served, bench, browser, tm
     page.goto(path.as_uri())
     _check_han_font(page)
     page.close()
+
+
+def test_no_cjk_font_is_a_clean_404(bench, monkeypatch, capsys):
+    import urllib.error
+    import urllib.request
+
+    from textsynth.gallery import webfont
+
+    monkeypatch.setattr(webfont, "han_face", lambda: None)
+    server, _ = make_server([str(bench)], port=0, quiet=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for _ in range(2):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url + "/fonts/han.ttf")
+            assert e.value.code == 404 and "no CJK font" in json.load(e.value)["error"]
+        with urllib.request.urlopen(url + "/api/datasets") as r:  # the rest works
+            assert r.status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert capsys.readouterr().err.count("no CJK font") == 1  # one note, not one per request
+
+
+def test_han_face_prefers_the_regular_simplified_chinese_sans(monkeypatch):
+    from textsynth.gallery import webfont
+    from textsynth.synthesis.fonts import Coverage, Face, FontRegistry
+
+    cov = Coverage(list(range(0x4E00, 0x9FFF)))
+    # Debian's fonts-noto-cjk: JP, KR, SC, TC, HK, then the Mono faces, in Regular and Bold files
+    faces = [Face(Path(f"/f/NotoSansCJK-{w}.ttc"), i, f"Noto Sans{' Mono' * (i >= 5)} CJK {r}", w, cov)
+             for w in ("Bold", "Regular") for i, r in enumerate(["JP", "KR", "SC", "TC", "HK"] * 2)]
+    faces += [Face(Path("/f/wqy-microhei.ttc"), i, f"WenQuanYi Micro Hei{' Mono' * i}", "Regular", cov) for i in (0, 1)]
+    faces.append(Face(Path("/f/gbsn00lp.ttf"), 0, "AR PL SungtiL GB", "Regular", cov))
+    monkeypatch.setattr(FontRegistry, "from_dirs", classmethod(lambda cls, dirs=None: type("R", (), {"faces": faces})))
+    assert webfont.han_face().name == "NotoSansCJK-Regular.ttc#2"
+    faces[:] = [f for f in faces if not f.path.name.startswith("Noto")]
+    assert webfont.han_face().name == "wqy-microhei.ttc#0"
 
 
 def test_review_with_the_keyboard_download_and_prune(served, bench, browser, tmp_path):
@@ -115,7 +182,8 @@ def test_review_with_the_keyboard_download_and_prune(served, bench, browser, tmp
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("k")  # sample 6 kept; sample 5 stays undecided
-    stored = json.loads(page.evaluate("localStorage.getItem('textsynth-review:bench')"))
+    # Kept per dataset and bench_id: a bench rebuilt under the same name starts afresh.
+    stored = json.loads(page.evaluate(f"localStorage.getItem('textsynth-review:bench@{bench_id(bench)}')"))
     assert sorted(stored.values()) == ["blank", "blurred", "keep", "keep", "redundant"]
 
     # A reload resumes from the browser's storage, at the first undecided sample.
@@ -146,10 +214,30 @@ def test_review_with_the_keyboard_download_and_prune(served, bench, browser, tmp
     assert len(kept) == 7 and not dropped & set(kept)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["samples"] == 7 and stats["bench_id"] == bench_id(out) != doc["bench_id"]
+    assert stats["filtered"] == {"blank": 3}  # the original stats stay
     assert stats["review"]["counts"] == {"blurred": 1, "redundant": 1, "blank": 1, "keep": 2}
     assert stats["review"]["undecided_kept"] == 5 and stats["review"]["bench_id_before"] == doc["bench_id"]
     assert json.loads((out / "shards.json").read_text())["review"]["samples_after"] == 7
     assert "## Human review" in (out / "README.md").read_text()
+
+
+def test_review_in_a_static_export(bench, browser, tmp_path):
+    from textsynth.gallery.export import export
+
+    path = export([str(bench)], str(tmp_path / "share"), sample=4, log=lambda *_: None)
+    page = browser.new_page(accept_downloads=True)
+    page.goto(path.as_uri())
+    page.wait_for_selector("[data-testid=card]")
+    page.click("[data-testid=tab-review]")
+    progress = "[data-testid=review-progress]"
+    page.wait_for_function(f"document.querySelector('{progress}').textContent.startsWith('0 / 4 reviewed')")
+    page.keyboard.press("b")
+    assert page.inner_text(progress).startswith("1 / 4 reviewed · keep 0 · blurred 1")
+    with page.expect_download() as dl:
+        page.click("[data-testid=review-download]")
+    doc = json.loads(Path(dl.value.path()).read_text())
+    assert doc["bench_id"] == bench_id(bench) and list(doc["decisions"].values()) == ["blurred"]
+    page.close()
 
 
 def _members(root: Path):
@@ -183,6 +271,18 @@ def test_prune_refuses_decisions_it_cannot_trust(bench, tmp_path):
         with pytest.raises(ValueError, match=message):
             prune(bench, path, out, log=lambda *_: None)
         assert not out.exists()
+    # A failure while writing leaves neither the output nor its temporary dir.
+    import textsynth.evaluation.review as review
+
+    def broken(*args):
+        (args[-1] / "shards").mkdir(parents=True)
+        raise OSError("disk full")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(review, "_write", broken)
+        with pytest.raises(OSError, match="disk full"):
+            prune(bench, _decisions(tmp_path / "ok.json"), out, log=lambda *_: None)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
     with pytest.raises(ValueError, match="is the bench itself"):
         prune(bench, _decisions(tmp_path / "ok.json"), bench)
     out.mkdir()

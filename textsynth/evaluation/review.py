@@ -30,7 +30,12 @@ DROP = {"blurred", "redundant", "blank"}
 
 def bench_id(bench_dir: str | Path) -> str:
     """A bench's identity: sha256 over its sorted "key:sha256(image bytes)" lines, 16 hex."""
-    lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in bench_members(bench_dir))
+    return _identity(bench_members(bench_dir))
+
+
+def _identity(samples) -> str:
+    """bench_id of ``(key, image name, image bytes, meta)`` tuples (prune has them in memory)."""
+    lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in samples)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
@@ -50,9 +55,6 @@ def load_decisions(path: str | Path) -> dict:
 def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: bool = False, log=print) -> dict:
     """Write ``out``: ``bench`` without the samples the review marked blurred, redundant or
     blank. Everything is checked before anything is written."""
-    from textsynth.card import write_manifest
-    from textsynth.shards import atomic_write, filesystem, pack, publish
-
     bench, out = Path(bench), Path(out)
     doc = load_decisions(decisions)
     if out.resolve() == bench.resolve():
@@ -60,7 +62,7 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
     samples = list(bench_members(bench))
-    before = bench_id(bench)
+    before = _identity(samples)
     if doc.get("bench_id") and doc["bench_id"] != before:
         raise ValueError(f"{decisions}: the decisions were made on another bench (bench_id {doc['bench_id']}); "
                          f"{bench} is {before}")
@@ -79,27 +81,43 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
         log(f"warning: {undecided} of {len(keys)} samples have no decision; they are kept")
     if not doc.get("bench_id"):
         log(f"warning: {decisions} names no bench_id; checked by sample keys only")
+    stats_path = bench / "stats.json"
+    stats = read_json(stats_path, "bench stats") if stats_path.is_file() else {}
     # Written next to ``out`` and renamed into place: a failure leaves no half-written bench.
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    fs, root = filesystem(str(tmp))
+    try:
+        review = _write(bench, Path(decisions).name, doc, samples, kept, before, undecided, stats, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return review
+
+
+def _write(bench: Path, decisions_name: str, doc: dict, samples: list, kept: list, before: str, undecided: int,
+           stats: dict, root: Path) -> dict:
+    """The pruned bench in ``root``: one shard (as `bench build` writes), stats.json, manifest."""
+    from textsynth.card import write_manifest
+    from textsynth.shards import atomic_write, filesystem, pack, publish
+
+    fs, root = filesystem(str(root))
     publish(fs, root, "bench-000000", *pack(kept), len(kept), pruned_from=str(bench))
-    after = bench_id(tmp)
-    review = {"decisions_file": Path(decisions).name, "source_bench": str(bench), "bench_id_before": before,
-              "bench_id_after": after, "samples_before": len(samples), "samples_after": len(kept),
-              "counts": dict(Counter(decided.values())), "undecided_kept": undecided,
+    counts = Counter(doc["decisions"].values())
+    review = {"decisions_file": decisions_name, "source_bench": str(bench), "bench_id_before": before,
+              "bench_id_after": _identity(kept), "samples_before": len(samples), "samples_after": len(kept),
+              "counts": {k: counts[k] for k in DECISIONS if counts[k]}, "undecided_kept": undecided,
               "reviewed_dataset": doc.get("dataset"), "saved_at": doc.get("saved_at")}
-    stats_path = bench / "stats.json"
-    stats = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
-    langs = Counter(meta.get("lang") for *_, meta in kept)
-    stats.update(samples=len(kept), by_lang=dict(langs), bench_id=after, review=review)
+    # The original stats (filtering ledger, pages, ...) stay; what counts samples is redone.
+    stats = {**stats, "samples": len(kept), "by_lang": dict(Counter(m.get("lang") for *_, m in kept)),
+             "bench_id": review["bench_id_after"], "review": review}
+    if "by_data_source" in stats:
+        stats["by_data_source"] = dict(Counter(m.get("origin", {}).get("data_source", "unknown") for *_, m in kept))
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
-    removed = ", ".join(f"{k} {review['counts'].get(k, 0)}" for k in sorted(DROP))
+    removed = ", ".join(f"{k} {counts[k]}" for k in DECISIONS if k in DROP)
     write_manifest(fs, root, "bench", extra={"review": review},
-                   notes=f"## Human review\n\nPruned from `{bench.name}` with `{review['decisions_file']}`: "
+                   notes=f"## Human review\n\nPruned from `{bench.name}` with `{decisions_name}`: "
                          f"{len(kept)} of {len(samples)} samples kept; removed: {removed}; "
                          f"{undecided} undecided (kept).\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
     return review

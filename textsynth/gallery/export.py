@@ -62,7 +62,7 @@ def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=prin
     if face is not None:  # the CJK web font, only the glyphs this page shows
         font = webfont.subset_font(face, "".join(ch for ch in set(data_json) if ord(ch) > 0x2E7F))
         css = css.replace(f'url("{webfont.FONT_ROUTE}")',
-                          f'url("data:font/ttf;base64,{base64.b64encode(font).decode()}")')
+                          f'url("data:{webfont.mime(font)};base64,{base64.b64encode(font).decode()}")')
     else:
         log("export: no CJK font in the asset fonts; Chinese text shows in the viewer's own fonts")
     html = static_file("index.html").decode()

@@ -87,6 +87,10 @@ def parse_query(params: dict) -> tuple[dict, int, int]:
         raise HttpError(400, "page and per_page must be integers") from None
 
 
+NO_FONT = ("no CJK font in the asset fonts (run `textsynth assets fetch`): Chinese text shows in "
+           "the browser's own fonts, as boxes where it has none")
+
+
 class Gallery:
     """The catalog, the tar reader, and the API handlers (plain functions of parameters)."""
 
@@ -151,11 +155,12 @@ class Gallery:
         with self._font_lock:
             if self._font is None:
                 face = webfont.han_face()
-                if face is None:
-                    raise HttpError(404, "no CJK font in the asset fonts (run `textsynth assets fetch`); "
-                                         "Chinese text shows in the browser's own fonts")
-                self._font = webfont.full_font(face)
-        return self._font, "font/ttf"
+                self._font = webfont.full_font(face) if face else b""  # b"": looked, none installed
+                if not face:
+                    print(f"gallery: {NO_FONT}", file=sys.stderr)  # once; the route 404s from now on
+        if not self._font:
+            raise HttpError(404, NO_FONT)
+        return self._font, webfont.mime(self._font)
 
     def reject_image(self, params) -> tuple[bytes, str]:
         ds = self._dataset(params)

@@ -2,13 +2,14 @@
 panes never show tofu, whatever fonts the viewer's machine has.
 
 style.css declares it as ``@font-face "textsynth-han"`` for the CJK ranges only (Latin keeps
-the page's normal font). The live server serves the whole face at FONT_ROUTE as one TrueType
+the page's normal font). The live server serves the whole face at FONT_ROUTE as one font
 file (a face taken out of a .ttc: browsers reject collections), cached on disk; a static
 export embeds a subset holding just the characters of the exported samples.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from pathlib import Path
@@ -34,16 +35,17 @@ def han_face(fonts_dir: Path | None = None):
         return None
 
     def rank(face):
-        for i, name in enumerate(PREFERRED):
-            if face.path.name.startswith(name):
-                return (i, face.index, face.name)
-        return (len(PREFERRED), -len(face.coverage), face.name)
+        file = next((i for i, name in enumerate(PREFERRED) if face.path.name.startswith(name)), len(PREFERRED))
+        # Within a file or a collection (NotoSansCJK-{Regular,Bold}.ttc hold JP, KR, SC, TC,
+        # HK and Mono faces): the regular, simplified-Chinese, proportional face.
+        return (file, face.style != "Regular", not face.family.endswith(" SC"), "Mono" in face.family,
+                -len(face.coverage), face.index, face.name)
 
     return min(faces, key=rank)
 
 
 def _ttf(face, chars: str | None = None) -> bytes:
-    """The face as a standalone TrueType font, subset to ``chars`` when given."""
+    """The face as a standalone font file (outlines as they are), subset to ``chars`` when given."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
@@ -62,15 +64,24 @@ def _ttf(face, chars: str | None = None) -> bytes:
     return buf.getvalue()
 
 
+def mime(font: bytes) -> str:
+    """font/otf for CFF outlines (Noto CJK), font/ttf for TrueType ones (WenQuanYi)."""
+    return "font/otf" if font[:4] == b"OTTO" else "font/ttf"
+
+
 def full_font(face) -> bytes:
-    """The whole face as TrueType, extracted once and cached (keyed by file, size and mtime)."""
+    """The whole face as one font file, extracted once and cached (keyed by path, size, mtime)."""
     st = face.path.stat()
-    cache = paths.home() / "gallery-fonts" / f"{face.path.stem}-{face.index}-{st.st_size}-{int(st.st_mtime)}.ttf"
+    key = hashlib.sha1(f"{face.path.resolve()}:{face.index}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    cache = paths.home() / "gallery-fonts" / f"{face.path.stem}-{face.index}-{key}.ttf"
     if not cache.is_file():
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp-{id(cache)}")
         tmp.write_bytes(_ttf(face))
         tmp.replace(cache)
+        for old in cache.parent.glob(f"{face.path.stem}-{face.index}-*.ttf"):  # the font was updated
+            if old != cache:
+                old.unlink(missing_ok=True)
     return cache.read_bytes()
 
 

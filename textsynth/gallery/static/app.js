@@ -29,7 +29,7 @@ const itemParams = (it) => new URLSearchParams({dataset: it.dataset, shard: it.s
 
 const LiveBackend = {
   datasets: () => getJSON("/api/datasets"),
-  query: (state) => getJSON("/api/query?" + queryString(state, {page: state.page, per_page: PER_PAGE})),
+  query: (state, perPage = PER_PAGE) => getJSON("/api/query?" + queryString(state, {page: state.page, per_page: perPage})),
   sample: (it) => getJSON("/api/sample?" + itemParams(it)),
   imageUrl: (it) => "/api/image?" + itemParams(it),
   stats: (name) => getJSON("/api/stats?dataset=" + encodeURIComponent(name)),
@@ -55,7 +55,7 @@ function StaticBackend(data) {
   const byKey = new Map(data.samples.map((s) => [s.row.dataset + "/" + s.row.key, s]));
   return {
     datasets: async () => data,
-    query: async (state) => {
+    query: async (state, perPage = PER_PAGE) => {
       const hits = rows.filter((r) => matches(r, state));
       const counts = {};
       for (const f of FACETS) {
@@ -63,7 +63,7 @@ function StaticBackend(data) {
         for (const r of rows.filter((r) => matches(r, state, f)))
           for (const v of (f === "font" ? r.fonts || [] : [r[f]])) if (v != null) counts[f][v] = (counts[f][v] || 0) + 1;
       }
-      return {total: hits.length, items: hits.slice(state.page * PER_PAGE, (state.page + 1) * PER_PAGE), counts};
+      return {total: hits.length, items: hits.slice(state.page * perPage, (state.page + 1) * perPage), counts};
     },
     sample: async (it) => byKey.get(it.dataset + "/" + it.key),
     imageUrl: (it) => byKey.get(it.dataset + "/" + it.key).image,
@@ -254,21 +254,30 @@ async function renderStats(datasets) {
 
 // ------------------------------------------------------------------ review
 // The report's last bench stage: a person marks each sample keep / blurred / redundant /
-// blank. Decisions live in localStorage (per dataset) and leave as a downloaded file for
-// `textsynth bench prune`; the server is never written to.
+// blank. Decisions live in localStorage (per dataset and bench_id) and leave as a downloaded
+// file for `textsynth bench prune`; the server is never written to.
 
 const DECISION_KEYS = {k: "keep", b: "blurred", r: "redundant", n: "blank"};
+const REVIEW_PAGE = 500;  // the server's largest page: listing a bench takes few requests
 const review = {dataset: null, benchId: null, items: [], i: 0, decisions: {}};
-const storageKey = (name) => "textsynth-review:" + name;
+// Per dataset name and bench_id: a bench rebuilt under the same name reuses its keys
+// (bench-000000-000007 ...), and old decisions must not carry over to new images.
+const storageKey = () => "textsynth-review:" + review.dataset + (review.benchId ? "@" + review.benchId : "");
 
 async function startReview() {
+  review.dataset = null;  // no keys, no download until this set is loaded (and is one dataset)
   $("#r-body").hidden = true;
   $("#r-message").textContent = "loading…";
   const items = [];
-  for (let page = 0; ; page++) {  // every sample of the current filters, in order
-    const res = await backend.query({...state, page});
-    items.push(...res.items);
-    if (!res.items.length || items.length >= res.total) break;
+  try {
+    for (let page = 0; ; page++) {  // every sample of the current filters, in order
+      const res = await backend.query({...state, page}, REVIEW_PAGE);
+      items.push(...res.items);
+      if (!res.items.length || items.length >= res.total) break;
+    }
+  } catch (e) {
+    $("#r-message").textContent = "cannot list the samples to review: " + e.message;
+    return;
   }
   const names = [...new Set(items.map((it) => it.dataset))];
   if (names.length !== 1) {
@@ -277,8 +286,8 @@ async function startReview() {
     return;
   }
   const stats = await backend.stats(names[0]).catch(() => null);
-  Object.assign(review, {dataset: names[0], items, i: 0, benchId: (stats && stats.job_stats && stats.job_stats.bench_id) || null,
-                         decisions: JSON.parse(localStorage.getItem(storageKey(names[0])) || "{}")});
+  Object.assign(review, {dataset: names[0], items, i: 0, benchId: (stats && stats.job_stats && stats.job_stats.bench_id) || null});
+  review.decisions = JSON.parse(localStorage.getItem(storageKey()) || "{}");
   const first = items.findIndex((it) => !(it.key in review.decisions));
   review.i = first < 0 ? 0 : first;  // resume at the first undecided sample
   $("#r-message").textContent = review.benchId ? "" : "This dataset has no bench_id (not built by `textsynth bench build`): " +
@@ -298,9 +307,13 @@ function showReview() {
   const img = $("#r-img");
   img.onload = () => { img.style.width = img.naturalWidth * 2 + "px"; img.style.height = img.naturalHeight * 2 + "px"; };
   img.src = backend.imageUrl(it);
-  $("#r-text").textContent = it.text || "";
+  $("#r-text").textContent = it.text || "";  // the listing's first 200 characters, until the sample comes
   $("#r-origin").textContent = "";
-  backend.sample(it).then((s) => { if (review.items[review.i] === it) $("#r-origin").textContent = JSON.stringify(s.meta.origin || {}, null, 1); });
+  backend.sample(it).then((s) => {
+    if (review.items[review.i] !== it) return;  // moved on meanwhile
+    $("#r-text").textContent = s.meta.text || "";
+    $("#r-origin").textContent = JSON.stringify(s.meta.origin || {}, null, 1);
+  });
   const counts = {};
   for (const v of Object.values(review.decisions)) counts[v] = (counts[v] || 0) + 1;
   $("#r-progress").textContent = `${Object.keys(review.decisions).length} / ${review.items.length} reviewed · ` +
@@ -311,7 +324,7 @@ function decide(decision) {
   const it = review.items[review.i];
   if (!it) return;
   review.decisions[it.key] = decision;
-  localStorage.setItem(storageKey(review.dataset), JSON.stringify(review.decisions));
+  localStorage.setItem(storageKey(), JSON.stringify(review.decisions));
   if (review.i + 1 < review.items.length) review.i++;
   showReview();
 }
@@ -383,7 +396,7 @@ async function main() {
   $("#r-clear").onclick = () => {
     if (!review.dataset || !confirm(`Forget all ${Object.keys(review.decisions).length} decisions on ${review.dataset}?`)) return;
     review.decisions = {};
-    localStorage.removeItem(storageKey(review.dataset));
+    localStorage.removeItem(storageKey());
     showReview();
   };
   renderScoreFilters();
