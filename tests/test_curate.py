@@ -80,8 +80,10 @@ def test_blurred_and_compressed_copies_are_rejected_by_clarity(curated):
 
 
 def test_photo_without_text_is_rejected_by_density(curated):
+    # ... already by the detection-first estimate: recognition never runs on it
     (row,) = _rejects(curated[0])["photo.png"]
-    assert row["reason"] == "too_few_chars" and row["score_ocr_chars"] < 150
+    assert row["reason"] == "det_too_few_chars" and row["score_det_chars_max"] < 150 * 0.5
+    assert row.get("score_ocr_chars") is None
 
 
 def test_bad_files_are_reasoned_rejects(curated):

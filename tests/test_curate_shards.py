@@ -71,3 +71,42 @@ def test_curate_reads_tar_and_parquet_shards(assets, curate_inputs, tmp_path):
     assert where["bad"] == where["r2"] == "unreadable_image"
     assert where["meta-only"] == "sample_without_image" and where["r1"] == "empty_image_cell"
     assert "d" in where  # the sample before the damage was read (a photo: rejected on its merits)
+
+
+def test_mining_textrich_images_from_photo_shards(assets, tmp_path):
+    """pipelines/configs/mine_textrich.yaml over a shard of photos and text-rich renders:
+    whole images are kept or not; text-free photos leave before recognition."""
+    from textsynth import paths
+    from textsynth.config import load_config
+    from textsynth.synthesis.generate import Stats, make_sample
+    from textsynth.synthesis.recipe import Skip
+    from textsynth.synthesis.resources import Resources
+
+    cfg = load_config(paths.packaged_config("synth_docs.yaml"), seed=3)
+    res, renders, i = Resources(cfg), [], 0
+    while len(renders) < 3:
+        try:
+            renders.append(make_sample(res, 3, i, Stats())[0])
+        except Skip:
+            pass
+        i += 1
+    photos = [p.read_bytes() for p in sorted(paths.backgrounds_dir().rglob("*.png"))[:4]]
+    _tar(tmp_path / "web" / "part-000.tar", [(f"photo{k}", {"png": b}) for k, b in enumerate(photos)]
+         + [(f"render{k}", {"png": _png(r)}) for k, r in enumerate(renders)])
+    out = tmp_path / "mined"
+    r = subprocess.run([str(BIN / "textsynth"), "curate", "--quiet", "--config",
+                        str(paths.packaged_config("mine_textrich.yaml")), "--out", str(out),
+                        "--input", str(tmp_path / "web")], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["crops"] == 7                                  # one whole image per sample
+    index = pq.read_table(out / "index").to_pylist()
+    kept = {row["origin"]["key"] for row in index}
+    assert kept and kept <= {f"render{k}" for k in range(3)}
+    for row in index:
+        assert (row["width"], row["height"]) == renders[0].shape[1::-1]   # whole, not cropped
+        assert row["score_ocr_chars"] >= 20 and row["score_det_chars_max"] > 0
+    rejects = [x for f in sorted((out / "rejects").glob("*.parquet")) for x in pq.read_table(f).to_pylist()]
+    photo_reasons = {json.loads(x["origin"])["key"]: x["reason"] for x in rejects
+                     if json.loads(x["origin"])["key"].startswith("photo")}
+    assert len(photo_reasons) == 4 and "too_few_chars" not in photo_reasons.values()

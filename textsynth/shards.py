@@ -67,7 +67,8 @@ def tar_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
 # metadata is typed (lines, origin, scores); the recipe stays JSON (its shape follows the
 # renderer's layout code). ``score_*`` repeat the scores flat, for filters and the gallery.
 SCORES = ("min_contrast", "ocr_chars", "ocr_lines", "chars_per_mpx", "ink_frac", "text_frac",
-          "sharpness", "laplacian_var", "tenengrad", "blockiness")
+          "sharpness", "laplacian_var", "tenengrad", "blockiness",
+          "det_lines", "det_chars_min", "det_chars_max")   # curate's detection-first estimate
 _INTS = pa.list_(pa.int32())
 LINE = pa.struct([("text", pa.string()), ("bbox", _INTS), ("font", pa.string()),
                   ("px", pa.float64()), ("score", pa.float64())])

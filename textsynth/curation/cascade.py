@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import numpy as np
 
 from textsynth.curation import clarity, dedup, ingest
@@ -93,6 +95,21 @@ def density_failure(chars: int, lang: str, area: int, cfg: dict) -> str | None:
     return None
 
 
+def detection_failure(fewest: float, most: float, area: int, cfg: dict, margins: list[float]) -> str | None:
+    """Reject a crop on its line boxes alone only when no script could bring its character
+    count into the density window: even read as Latin (most characters) it has too few, or
+    even read as Han (fewest) too many. ``margins`` widen the window for the estimate's error."""
+    lo = min(r[0] for r in cfg["chars"].values())
+    hi = max(r[1] for r in cfg["chars"].values())
+    if cfg["scale_to_256"]:
+        lo, hi = lo * area / 256 ** 2, hi * area / 256 ** 2
+    if most < lo * margins[0]:
+        return "det_too_few_chars"
+    if fewest > hi * margins[1]:
+        return "det_too_many_chars"
+    return None
+
+
 class Cascade:
     """The filters with their config; ``ocr`` is built on first use (it is the slow part to
     load, ~1 s, and a partition of unreadable files never needs it)."""
@@ -100,6 +117,7 @@ class Cascade:
     def __init__(self, cfg: dict, ocr=None):
         self.cfg = cfg
         self._ocr = ocr
+        self._detector = None
 
     @property
     def ocr(self):
@@ -108,8 +126,20 @@ class Cascade:
 
             o = self.cfg["ocr"]
             self._ocr = OCR(model_dir=o["model_dir"] or None, det_dir=o["det_dir"] or None,
-                            rec_dir=o["rec_dir"] or None)
+                            rec_dir=o["rec_dir"] or None, device="gpu:0" if o["device"] == "cuda" else "cpu")
         return self._ocr
+
+    @property
+    def detector(self):
+        if self._detector is None:
+            from textsynth import paths
+            from textsynth.ocr import DET_NAME
+            from textsynth.ocr_det import Detector
+
+            o = self.cfg["ocr"]
+            det_dir = o["det_dir"] or Path(o["model_dir"] or paths.models_dir()) / DET_NAME
+            self._detector = Detector(det_dir, device=o["device"])
+        return self._detector
 
     def run(self, dataset: str, part: ingest.Partition) -> PartitionResult:
         res = PartitionResult()
@@ -127,19 +157,29 @@ class Cascade:
                     t = time.perf_counter()
                     continue
                 page_id = f"{page.origin['file']}#{page.origin.get('key') or page.origin.get('page')}"
-                page_crops = []
+                screened = []
                 for img, origin in ingest.crops(page, self.cfg["crop"], rng):
                     key = f"{dataset}-{part.index:06d}-{n:06d}"
                     n += 1
-                    crop = self._crop(key, img, origin, page.category or src.category, page_id, seen_hashes, res)
-                    if crop is not None:
-                        page_crops.append(crop)
+                    scores = self._screen(key, img, origin, seen_hashes, res)
+                    if scores is not None:
+                        screened.append((key, img, origin, scores))
+                # Clarity goes before detection although both cost ~18 ms a crop: a blurred or
+                # over-compressed page is then rejected for what it is, not for text that
+                # detection can no longer find.
+                screened = [x for x in screened if self._clear(*x, res)]
+                if self.cfg["ocr"]["detect_first"]:
+                    screened = self._detect(screened, res)
+                page_crops = [c for key, img, origin, scores in screened
+                              if (c := self._read(key, img, origin, scores, page.category or src.category,
+                                                  page_id, res)) is not None]
                 self._dedup_page(page_crops, res)
                 t = time.perf_counter()
             res.seconds["ingest"] += time.perf_counter() - t
         return res
 
-    def _crop(self, key, img, origin, category, page_id, seen_hashes, res) -> Crop | None:
+    def _screen(self, key, img, origin, seen_hashes, res) -> dict | None:
+        """The cheapest filters (blank, exact duplicate): the crop's scores, or None."""
         cfg = self.cfg
         res.counts["crops"] += 1
 
@@ -155,13 +195,49 @@ class Cascade:
         if chash in seen_hashes:
             return reject("dup_exact", "same pixels as an earlier crop of this partition")
         seen_hashes.add(chash)
+        return {"ink_frac": ink}
 
+    def _clear(self, key, img, origin, scores, res) -> bool:
+        """The clarity filter over stroke regions (blur, compression); adds its scores."""
         res.counts["clarity"] += 1
         t = time.perf_counter()
-        scores = {"ink_frac": ink, **clarity.scores(img)}
+        scores.update(clarity.scores(img))
         res.seconds["clarity"] += time.perf_counter() - t
-        if why := clarity_failure(scores, cfg["clarity"]):
-            return reject(why, "clarity over stroke regions", scores)
+        if why := clarity_failure(scores, self.cfg["clarity"]):
+            res.rejects.append(RejectRow(key, why, "clarity over stroke regions", origin, scores, img))
+            return False
+        return True
+
+    def _detect(self, screened: list, res: PartitionResult) -> list:
+        """Text detection alone on a page's screened crops (one batch): rejects those whose
+        line boxes cannot hold a character count inside the density window."""
+        from textsynth.ocr_det import estimate
+
+        if not screened:
+            return screened
+        res.counts["detect"] += len(screened)
+        t = time.perf_counter()
+        sides = self.detector.boxes([img for _, img, _, _ in screened])
+        res.seconds["detect"] += time.perf_counter() - t
+        out = []
+        for (key, img, origin, scores), s in zip(screened, sides):
+            fewest, most = estimate(s)
+            scores.update(det_lines=len(s), det_chars_min=round(fewest, 1), det_chars_max=round(most, 1))
+            why = detection_failure(fewest, most, img.shape[0] * img.shape[1], self.cfg["density"],
+                                    self.cfg["ocr"]["det_margins"])
+            if why:
+                res.rejects.append(RejectRow(key, why, f"{len(s)} line boxes hold {fewest:.0f}-{most:.0f} "
+                                             "characters (estimate before recognition)", origin, scores, img))
+            else:
+                out.append((key, img, origin, scores))
+        return out
+
+    def _read(self, key, img, origin, scores, category, page_id, res) -> Crop | None:
+        """OCR (detection + recognition), clarity over the line boxes, density: a candidate or None."""
+        cfg = self.cfg
+
+        def reject(reason, detail="", scores=None):
+            res.rejects.append(RejectRow(key, reason, detail, origin, scores or {}, img))
 
         res.counts["ocr"] += 1
         t = time.perf_counter()

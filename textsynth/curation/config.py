@@ -54,6 +54,12 @@ DEFAULTS: dict = {
         "det_dir": "",               # or official Paddle inference model dirs
         "rec_dir": "",
         "min_score": 0.5,            # recognised lines below this confidence are ignored
+        "device": "cpu",             # cpu | cuda (onnxruntime's CUDA provider: the gpu extra)
+        "detect_first": True,        # text detection alone first (batched per page): crops whose
+                                     # line boxes cannot hold a character count inside the density
+                                     # window are rejected before recognition (~20x cheaper)
+        "det_margins": [0.5, 2.0],   # widen that window (low, high) for the estimate's error;
+                                     # calibrated in BENCHMARKS.md ("Detection first")
     },
     "density": {                     # recognised characters (no spaces) per crop, by language
         # Per 256x256 of crop area. The report's benchmark kept 200-600 (zh) / 300-600 (en)
@@ -95,6 +101,11 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
     if cfg["output"]["png_encoder"] not in ("zlib", "fpng"):
         raise ConfigError(f"output.png_encoder must be zlib or fpng, got {cfg['output']['png_encoder']!r}")
+    if cfg["ocr"]["device"] not in ("cpu", "cuda"):
+        raise ConfigError(f"ocr.device must be cpu or cuda, got {cfg['ocr']['device']!r}")
+    m = cfg["ocr"]["det_margins"]
+    if not (isinstance(m, list) and len(m) == 2 and 0 < m[0] <= 1 <= m[1]):
+        raise ConfigError(f"ocr.det_margins must be [low <= 1, high >= 1], got {m}")
     if cfg["ingest"]["files_per_partition"] < 1:
         raise ConfigError("ingest.files_per_partition must be >= 1")
 
