@@ -61,6 +61,6 @@ def test_ocr_device_and_margins_are_checked(tmp_path):
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        with pytest.raises(ValueError, match="gpu extra"):
+        with pytest.raises(ValueError, match="onnxruntime-gpu"):
             providers("cuda")
     assert providers("cpu") == ["CPUExecutionProvider"]

@@ -7,8 +7,8 @@ pre-processing and its DB post-processing match PaddleX's TextDetection with the
 inference.yml that textsynth.ocr writes (resize to multiples of 32 with the short side at
 least 64, ImageNet mean/std on BGR, probability > 0.3, box score > 0.6, unclip ratio 1.5).
 
-``device="cuda"`` runs it on onnxruntime's CUDA execution provider (the ``gpu`` extra,
-onnxruntime-gpu); CPU is the default.
+``device="cuda"`` runs it on onnxruntime's CUDA execution provider (onnxruntime-gpu in place
+of onnxruntime, as the ``gpu`` extra's note in pyproject.toml says); CPU is the default.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def providers(device: str) -> list[str]:
     if device == "cuda":
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise ValueError("ocr.device cuda: this onnxruntime has no CUDA execution provider "
-                             "(install the gpu extra: pip install 'textsynth[gpu]')")
+                             "(for the gpu extra, replace onnxruntime with onnxruntime-gpu: "
+                             "pip uninstall -y onnxruntime && pip install onnxruntime-gpu)")
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     raise ValueError(f"ocr.device must be cpu or cuda, got {device!r}")
 
