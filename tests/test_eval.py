@@ -220,7 +220,43 @@ def test_breakdowns_follow_table3_and_order_size_buckets():
     assert md.index("### By data source") < md.index("### By layout") < md.index("### By language") \
         < md.index("### By character size")
     assert "| group | n | SSIM ↑ | PSNR ↑ | NED ↑ |" in md and "LPIPS" not in md.split("FID")[0]
+    # A single group gets no table, only a mention ("unknown" not even that); missing values are "unknown".
+    md = markdown("m", "b", aggregate([row("synth", None, "en", "17-20", 0.5), row("synth", None, None, "5-8", 0.7)]))
+    assert "### By data source" not in md and "### By layout" not in md and "### By character size" in md
+    assert "One group only (the overall numbers): data source `synth`." in md and "| unknown | 1 |" in md
     # synth / curate samples: the input category or the source stands in for data_source
     assert breakdown_fields({"source": "synth", "lang": "en", "size_bucket": "5-8", "origin": {}}) == \
         {"data_source": "synth", "layout": "unknown", "lang": "en", "size_bucket": "5-8"}
     assert breakdown_fields({"source": "doc", "origin": {"category": "docs"}})["data_source"] == "docs"
+
+
+def test_eval_breaks_down_by_origin_data_source_and_layout(synth_bench, tmp_path):
+    """A bench whose samples carry OmniDocBench's page attributes in ``origin`` (and one that
+    only names its input category) gets by_data_source / by_layout sections and columns."""
+    from textsynth.evaluation.run import bench_members, evaluate
+    from textsynth.shards import filesystem, pack, publish
+
+    origins = [{"data_source": "book", "layout": "single_column"}, {"data_source": "book", "layout": "double_column"},
+               {"data_source": "academic_literature", "layout": "double_column"}, {"category": "docs"}]
+    samples = [(key, name, data, {**meta, "origin": o})
+               for (key, name, data, meta), o in zip(bench_members(synth_bench), origins)]
+    fs, root = filesystem(str(tmp_path / "bench"))
+    fs.create_dir(f"{root}/shards", recursive=True)
+    fs.create_dir(f"{root}/_completions", recursive=True)
+    publish(fs, root, "bench-000000", *pack(samples), len(samples))
+
+    # The grouping is under test here, not the OCR: PSNR/SSIM only (read_text=False, as for
+    # photo benches) keeps it fast without standing anything in for the OCR.
+    r = evaluate(str(tmp_path / "bench"), "jpeg-q50", str(tmp_path / "e"), cache_dir=str(tmp_path / "c"),
+                 progress=False, read_text=False)
+    assert {k: v["n"] for k, v in r["by_data_source"].items()} == {"academic_literature": 1, "book": 2, "docs": 1}
+    assert {k: v["n"] for k, v in r["by_layout"].items()} == {"double_column": 2, "single_column": 1, "unknown": 1}
+    saved = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert {"overall", "by_data_source", "by_layout", "by_lang", "by_size_bucket"} <= set(saved)
+    md = (tmp_path / "e" / "metrics.md").read_text()
+    assert md.index("### Overall") < md.index("### By data source") < md.index("### By layout")
+    assert "| academic_literature | 1 |" in md and "| single_column | 1 |" in md
+    rows = pq.read_table(tmp_path / "e" / "per_image.parquet").to_pylist()
+    assert [(x["data_source"], x["layout"]) for x in rows] == \
+        [("book", "single_column"), ("book", "double_column"), ("academic_literature", "double_column"),
+         ("docs", "unknown")]

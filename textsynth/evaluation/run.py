@@ -118,7 +118,7 @@ def aggregate(rows: list[dict]) -> dict:
     for field, _ in BREAKDOWNS:
         groups = defaultdict(list)
         for r in rows:
-            groups[str(r[field])].append(r)
+            groups[str(r[field] or "unknown")].append(r)
         result[f"by_{field}"] = {g: summarise(groups[g]) for g in sorted(groups, key=_group_order)}
     return result
 
@@ -131,7 +131,8 @@ def _group_order(name: str):
 
 def markdown(model: str, bench: str, agg: dict) -> str:
     """One table per breakdown, shaped like the report's Table 3. A breakdown with a single
-    group repeats the overall row, so it is left out."""
+    group would only repeat the overall row: it gets no table, its group is named under
+    Overall instead (unless "unknown", which says nothing)."""
     cols = [(k, h) for k, h in COLUMNS if k == "n" or k in agg["overall"]]
 
     def table(title: str, groups: list[tuple[str, dict]]) -> list[str]:
@@ -139,11 +140,17 @@ def markdown(model: str, bench: str, agg: dict) -> str:
                 "|---" * (len(cols) + 1) + "|",
                 *(f"| {name} | " + " | ".join(str(v.get(k, "–")) for k, _ in cols) + " |" for name, v in groups), ""]
 
-    lines = [f"**{model}** on `{bench}`", ""] + table("Overall", [("all", agg["overall"])])
+    tables, shared = [], []
     for field, heading in BREAKDOWNS:
         groups = agg.get(f"by_{field}", {})
         if len(groups) > 1:
-            lines += table(f"By {heading}", list(groups.items()))
+            tables += table(f"By {heading}", list(groups.items()))
+        elif groups and "unknown" not in groups:
+            shared.append(f"{heading} `{next(iter(groups))}`")
+    lines = [f"**{model}** on `{bench}`", ""] + table("Overall", [("all", agg["overall"])])
+    if shared:
+        lines += ["One group only (the overall numbers): " + ", ".join(shared) + ".", ""]
+    lines += tables
     lines.append("FID is not computed (it needs thousands of images and Inception weights); "
                  "LPIPS appears when its weights are available.")
     return "\n".join(lines) + "\n"
