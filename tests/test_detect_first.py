@@ -50,6 +50,18 @@ def test_cascade_rejects_textless_crops_before_recognition(crops):
     assert res.counts["ocr"] == 0   # nothing recognised yet
 
 
+def test_clarity_after_detection_skips_clarity_for_textless_crops(crops):
+    docs, photo = crops
+    cfg = load_curate_config(None)
+    cfg["clarity"]["after_detection"] = True
+    res = PartitionResult()
+    left = Cascade(cfg)._screen_and_detect(
+        [(str(i), c, {"file": "t", "page": None}, {"ink_frac": 0.5}) for i, c in enumerate([photo, docs[0]])], res)
+    assert [k for k, *_ in left] == ["1"]
+    assert res.counts["detect"] == 2 and res.counts["clarity"] == 1   # the photo never reached clarity
+    assert "sharpness" in left[0][3]
+
+
 def test_ocr_device_and_margins_are_checked(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("ocr: {device: tpu}\n")
@@ -57,6 +69,9 @@ def test_ocr_device_and_margins_are_checked(tmp_path):
         load_curate_config(bad)
     bad.write_text("ocr: {det_margins: [1.5, 2]}\n")
     with pytest.raises(ConfigError, match="det_margins"):
+        load_curate_config(bad)
+    bad.write_text("ocr: {detect_first: false}\nclarity: {after_detection: true}\n")
+    with pytest.raises(ConfigError, match="after_detection needs ocr.detect_first"):
         load_curate_config(bad)
     import onnxruntime as ort
 

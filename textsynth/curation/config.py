@@ -48,6 +48,9 @@ DEFAULTS: dict = {
         "min_laplacian_var": 2000.0,
         "min_tenengrad": 5000.0,
         "max_blockiness": 1.35,
+        "after_detection": False,    # with ocr.detect_first: clarity only for crops with text
+                                     # (faster on mostly text-free input; blurred pages are then
+                                     # det_too_few_chars rather than blurry)
     },
     "ocr": {
         "model_dir": "",             # default: $TEXTSYNTH_HOME/models (PP-OCRv5 from assets fetch)
@@ -58,7 +61,7 @@ DEFAULTS: dict = {
         "detect_first": True,        # text detection alone first (batched per page): crops whose
                                      # line boxes cannot hold a character count inside the density
                                      # window are rejected before recognition (~20x cheaper)
-        "det_margins": [0.5, 2.0],   # widen that window (low, high) for the estimate's error;
+        "det_margins": [0.8, 2.0],   # widen that window (low, high) for the estimate's error;
                                      # calibrated in BENCHMARKS.md ("Detection first")
     },
     "density": {                     # recognised characters (no spaces) per crop, by language
@@ -103,6 +106,8 @@ def _check(cfg: dict) -> None:
         raise ConfigError(f"output.png_encoder must be zlib or fpng, got {cfg['output']['png_encoder']!r}")
     if cfg["ocr"]["device"] not in ("cpu", "cuda"):
         raise ConfigError(f"ocr.device must be cpu or cuda, got {cfg['ocr']['device']!r}")
+    if cfg["clarity"]["after_detection"] and not cfg["ocr"]["detect_first"]:
+        raise ConfigError("clarity.after_detection needs ocr.detect_first: true")
     m = cfg["ocr"]["det_margins"]
     if not (isinstance(m, list) and len(m) == 2 and 0 < m[0] <= 1 <= m[1]):
         raise ConfigError(f"ocr.det_margins must be [low <= 1, high >= 1], got {m}")
