@@ -1,6 +1,8 @@
 """One partition of inputs through the filter cascade, cheapest filter first.
 
 pages -> crops -> blank (ink share) -> exact duplicate -> clarity on stroke regions ->
+detection alone, batched per page (``ocr.detect_first``: the character estimate of the
+line boxes against the density window; ``clarity.after_detection`` swaps it with clarity) ->
 OCR (PP-OCRv5) -> clarity again on the OCR line boxes -> character density -> n-gram
 duplicates within the page. Every crop ends as a *candidate* (kept so far; the job dedups
 candidates across the category afterwards) or a *reject* with its reason and the scores
