@@ -208,8 +208,8 @@ def test_breakdowns_follow_table3_and_order_size_buckets():
     from textsynth.evaluation.run import aggregate, breakdown_fields, markdown
 
     def row(source, layout, lang, bucket, ned, gt=None):
-        return {"data_source": source, "layout": layout, "lang": lang, "size_bucket": bucket, "ned": ned,
-                "psnr": 30.0, "ssim": 0.9, "lpips": None, "gt_ned_orig": gt, "gt_ned_recon": gt}
+        return {"data_source": source, "layout": layout, "lang": lang, "size_bucket": bucket, "template": None,
+                "ned": ned, "psnr": 30.0, "ssim": 0.9, "lpips": None, "gt_ned_orig": gt, "gt_ned_recon": gt}
 
     rows = [row("book", "single_column", "zh", "13-16", 0.9), row("book", "double_column", "zh", "5-8", 0.1),
             row("newspaper", "double_column", "en", "9-12", 0.5)]
@@ -226,7 +226,7 @@ def test_breakdowns_follow_table3_and_order_size_buckets():
     assert "One group only (the overall numbers): data source `synth`." in md and "| unknown | 1 |" in md
     # synth / curate samples: the input category or the source stands in for data_source
     assert breakdown_fields({"source": "synth", "lang": "en", "size_bucket": "5-8", "origin": {}}) == \
-        {"data_source": "synth", "layout": "unknown", "lang": "en", "size_bucket": "5-8"}
+        {"data_source": "synth", "layout": "unknown", "lang": "en", "size_bucket": "5-8", "template": "unknown"}
     assert breakdown_fields({"source": "doc", "origin": {"category": "docs"}})["data_source"] == "docs"
 
 

@@ -180,6 +180,14 @@ def _cmd_bench_prune(args) -> int:
     return 0
 
 
+def _cmd_mix_suggest(args) -> int:
+    from textsynth.mix import suggest
+
+    print(suggest(args.eval, args.config, args.out, rate=args.rate, step=args.step, floor=args.floor))
+    print(f"suggested config: {args.out}; report: {Path(args.out).with_suffix('.md')}")
+    return 0
+
+
 def _cmd_gallery(args) -> int:
     if args.export:
         from textsynth.gallery.export import export
@@ -491,6 +499,24 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--out", required=True, help="the pruned bench dir (new, or --overwrite)")
     bp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     bp.set_defaults(func=_cmd_bench_prune)
+
+    mix = sub.add_parser("mix", help="steer the synthesis mix from evaluation results")
+    msub = mix.add_subparsers(dest="mix_command", required=True)
+    ms = msub.add_parser("suggest", help="move size-bucket, language and template weights towards low NED",
+                         description="Read `textsynth eval` results (metrics.json) and write a synthesis "
+                                     "config whose size.bucket_probs, text.lang_probs and "
+                                     "layout.template_probs move towards the groups with the lowest NED: "
+                                     "w' = w * exp(rate * (mean NED - NED)), each weight moved at most "
+                                     "--step per round and kept at least --floor, renormalised. Groups the "
+                                     "eval did not see keep their weight. Writes OUT and a report OUT.md.")
+    ms.add_argument("--eval", action="append", required=True, metavar="EVAL_DIR",
+                    help="a `textsynth eval` output dir; repeat for several models on the same bench")
+    ms.add_argument("--config", required=True, help="the synthesis config to start from")
+    ms.add_argument("--out", required=True, help="the suggested config (YAML)")
+    ms.add_argument("--rate", type=float, default=4.0, help="how strongly NED gaps move weights (default 4)")
+    ms.add_argument("--step", type=float, default=0.10, help="largest change of one weight per round (0.10)")
+    ms.add_argument("--floor", type=float, default=0.05, help="smallest weight any group keeps (0.05)")
+    ms.set_defaults(func=_cmd_mix_suggest)
 
     g = sub.add_parser("gallery", help="browse output dirs in a web browser (or export a static page)",
                        description="Serve a read-only web gallery over synth, curate and bench "

@@ -94,7 +94,7 @@ def _mean(xs):
 
 # Breakdowns, in the order metrics.md shows them: (field, heading).
 BREAKDOWNS = [("data_source", "data source"), ("layout", "layout"), ("lang", "language"),
-              ("size_bucket", "character size")]
+              ("size_bucket", "character size"), ("template", "layout template")]
 # Columns in the report's Table 3 order (FID is not computed: it needs thousands of images
 # and Inception weights), then the synth-only OCR-vs-ground-truth columns.
 COLUMNS = [("n", "n"), ("ssim", "SSIM ↑"), ("psnr", "PSNR ↑"), ("lpips", "LPIPS ↓"), ("ned", "NED ↑"),
@@ -162,7 +162,7 @@ def breakdown_fields(meta: dict) -> dict:
     origin = meta.get("origin") or {}
     return {"data_source": origin.get("data_source") or origin.get("category") or meta.get("source") or "unknown",
             "layout": origin.get("layout") or "unknown", "lang": meta.get("lang"),
-            "size_bucket": meta.get("size_bucket")}
+            "size_bucket": meta.get("size_bucket"), "template": meta.get("template") or "unknown"}
 
 
 def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, limit: int | None = None,
@@ -215,7 +215,7 @@ def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, lim
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     schema = pa.schema([("key", pa.string()), ("data_source", pa.string()), ("layout", pa.string()),
-                        ("lang", pa.string()), ("size_bucket", pa.string()),
+                        ("lang", pa.string()), ("size_bucket", pa.string()), ("template", pa.string()),
                         ("source", pa.string()), ("ocr_orig", pa.string()), ("ocr_recon", pa.string()),
                         ("ned", pa.float64()), ("psnr", pa.float64()), ("ssim", pa.float64()),
                         ("lpips", pa.float64()), ("gt_ned_orig", pa.float64()), ("gt_ned_recon", pa.float64())])

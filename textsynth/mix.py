@@ -1,0 +1,150 @@
+"""`textsynth mix suggest`: evaluation steers the synthesis mix (the data flywheel).
+
+Reads `textsynth eval` results (metrics.json, one or more dirs of the *same* bench) and moves
+the synthesis config's weights towards the groups where text survives worst:
+
+    size.bucket_probs      <- NED by size bucket
+    text.lang_probs        <- NED by language
+    layout.template_probs  <- NED by layout template
+
+The rule, per weight table (groups the eval did not see keep their weight):
+
+1. normalise the current weights w; take each evaluated group's NED (mean over the eval
+   dirs, weighted by their image counts) and the table's mean NED m (weighted by w);
+2. proposal  w' = w * exp(rate * (m - NED)): below-average groups grow, above-average shrink;
+3. bounded: no weight moves by more than ``step`` (absolute, after normalising) per round,
+   and none goes below ``floor``, so no group is ever dropped; renormalised.
+
+A short report (Markdown) says what changed and why. Data sources (document benches) are
+reported but steer nothing: synthesis has no weight for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import yaml
+
+from textsynth.config import load_config, read_json, read_yaml
+
+TABLES = [("by_size_bucket", ("size", "bucket_probs"), "size bucket"),
+          ("by_lang", ("text", "lang_probs"), "language"),
+          ("by_template", ("layout", "template_probs"), "layout template")]
+
+
+def read_evals(dirs: list[str]) -> tuple[list[dict], str]:
+    """metrics.json of each eval dir, and the bench they share (a ValueError names a dir whose
+    results are unreadable, lack NED, or come from another bench)."""
+    evals, bench = [], None
+    for d in dirs:
+        m = read_json(Path(d) / "metrics.json", f"eval results of {d} (run `textsynth eval` first)")
+        if not isinstance(m, dict) or "overall" not in m:
+            raise ValueError(f"{d}/metrics.json: not `textsynth eval` results")
+        if "ned" not in m["overall"]:
+            raise ValueError(f"{d}: no NED in these results (an eval without OCR); the mix needs NED")
+        if bench is not None and m.get("bench") != bench:
+            raise ValueError(f"{d} evaluated bench {m.get('bench')!r}, {dirs[0]} bench {bench!r}: "
+                             "suggest from evals of one bench (NED across benches is not comparable)")
+        bench = m.get("bench")
+        evals.append(m)
+    return evals, bench
+
+
+def group_ned(evals: list[dict], key: str) -> dict[str, tuple[float, int]]:
+    """{group: (mean NED, images)} of one breakdown over all evals, weighted by image counts."""
+    total: dict[str, list[float]] = {}
+    for m in evals:
+        for g, v in (m.get(key) or {}).items():
+            if v.get("ned") is not None and v.get("n"):
+                s = total.setdefault(g, [0.0, 0])
+                s[0] += v["ned"] * v["n"]
+                s[1] += v["n"]
+    return {g: (s / n, n) for g, (s, n) in total.items()}
+
+
+def bounded_update(weights: dict[str, float], ned: dict[str, float], rate: float, step: float,
+                   floor: float) -> dict[str, float]:
+    """The rule of the module docstring for one weight table. Groups without NED keep their
+    (normalised) weight exactly; the evaluated ones share the rest."""
+    total = sum(weights.values())
+    w = {g: v / total for g, v in weights.items()}
+    seen = [g for g in w if g in ned]
+    if not seen:
+        return {g: round(v, 4) for g, v in w.items()}
+    mass = sum(w[g] for g in seen)
+    mean = sum(w[g] * ned[g] for g in seen) / mass
+    prop = {g: w[g] * math.exp(rate * (mean - ned[g])) for g in seen}
+    lo = {g: min(w[g], max(floor, w[g] - step)) for g in seen}
+    hi = {g: w[g] + step for g in seen}
+
+    def fitted(scale: float) -> dict[str, float]:
+        return {g: min(hi[g], max(lo[g], scale * prop[g])) for g in seen}
+
+    # The scale at which the bounded proposal sums to the evaluated groups' mass (bisection:
+    # the sum grows with the scale; w itself lies within the bounds, so a solution exists).
+    a, b = 0.0, 1.0
+    while sum(fitted(b).values()) < mass and b < 1e12:
+        b *= 2
+    for _ in range(100):
+        mid = (a + b) / 2
+        a, b = (mid, b) if sum(fitted(mid).values()) < mass else (a, mid)
+    new = {**w, **fitted(b)}
+    return {g: round(v, 4) for g, v in new.items()}
+
+
+def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step: float = 0.10,
+            floor: float = 0.05) -> str:
+    """Write ``out`` (the config with moved weights) and ``out`` with .md (the report);
+    return the report."""
+    if not 0 < floor < 1 or not 0 < step <= 1 or rate <= 0:
+        raise ValueError("need 0 < --floor < 1, 0 < --step <= 1 and --rate > 0")
+    evals, bench = read_evals(eval_dirs)
+    cfg = load_config(config)                     # checked, with defaults: the weights in use
+    raw = copy.deepcopy(read_yaml(Path(config)))  # what the user wrote: the output keeps it
+    lines = [f"# Mix suggestion from {len(evals)} eval(s) of `{bench}`", "",
+             f"Rule: w' = w * exp({rate} * (mean NED - NED)), each weight moved at most {step} and kept at "
+             f"least {floor}, renormalised (textsynth/mix.py).", ""]
+    for key, (section, name), heading in TABLES:
+        weights = cfg[section][name]
+        if len(weights) < 2:
+            continue
+        if len(weights) * floor > 1:
+            raise ValueError(f"--floor {floor} x {len(weights)} groups of {section}.{name} exceeds 1")
+        ned = group_ned(evals, key)
+        unknown = sorted(set(ned) - set(weights) - {"unknown"})
+        new = bounded_update(weights, {g: v for g, (v, _) in ned.items() if g in weights}, rate, step, floor)
+        raw.setdefault(section, {})[name] = new
+        total = sum(weights.values())
+        lines += [f"## {section}.{name} (by {heading})", "", "| group | NED | images | weight | suggested | why |",
+                  "|---|---|---|---|---|---|"]
+        for g in weights:
+            old = weights[g] / total
+            if g not in ned:
+                why = "not in the eval: unchanged"
+            else:
+                d = new[g] - old
+                why = ("below" if d > 0 else "above" if d < 0 else "at") + " the mean NED"
+                if abs(abs(d) - step) < 1e-3:
+                    why += f", capped at {'+' if d > 0 else '-'}{step}"
+                if abs(new[g] - floor) < 1e-3:
+                    why += f", at the floor {floor}"
+            v, n = ned.get(g, (None, 0))
+            lines.append(f"| {g} | {'–' if v is None else f'{v:.3f}'} | {n} | {old:.3f} | {new[g]:.3f} | {why} |")
+        if unknown:
+            lines.append(f"\nIn the eval but not in the config (ignored): {', '.join(unknown)}.")
+        lines.append("")
+    sources = group_ned(evals, "by_data_source")
+    if sources:
+        lines += ["Data sources (reported, steer nothing): "
+                  + ", ".join(f"{g} {v:.3f} ({n})" for g, (v, n) in sorted(sources.items())), ""]
+    report = "\n".join(lines)
+    outp = Path(out)
+    outp.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Suggested by `textsynth mix suggest` from {', '.join(eval_dirs)} (report: {outp.stem}.md)\n"
+    outp.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    load_config(outp)   # the suggestion is itself a valid config
+    outp.with_suffix(".md").write_text(report)
+    return report
+
