@@ -212,6 +212,19 @@ class OCR:
         self._pipeline.close()
 
 
+class LazyOCR:
+    """An :class:`OCR` made on first use (a run that never reads text, e.g. training on a GPU
+    machine without the OCR packages, never loads it); ``ocr`` hands in one already made."""
+
+    def __init__(self, ocr: OCR | None = None):
+        self._ocr = ocr
+
+    def __getattr__(self, name):
+        if self._ocr is None:
+            self._ocr = OCR()
+        return getattr(self._ocr, name)
+
+
 def _reading_order(lines: list[OCRLine]) -> list[OCRLine]:
     """Top-to-bottom rows, left-to-right within a row. A box joins the current row when
     its vertical centre lies within the row's first box, so a row tolerates skew."""

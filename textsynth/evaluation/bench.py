@@ -29,7 +29,8 @@ import numpy as np
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import count_chars, lang_of, size_bucket
 from textsynth.evaluation.sources import curated, omnidocbench, page_images, pdf
-from textsynth.evaluation.sources.common import F_REF, SIDE, Candidate, Skips
+from textsynth.evaluation.sources.common import F_REF, SIDE, Candidate, Skips, read_page
+from textsynth.ocr import LazyOCR
 
 CHAR_RANGE = {"zh": (200, 600), "en": (300, 600)}
 
@@ -67,21 +68,7 @@ def char_range_ok(chars: int, lang: str) -> bool:
     return char_range_failure(chars, lang) is None
 
 
-class _LazyOCR:
-    """One PP-OCRv5 instance, created on first use (PDF-only builds need it only later)."""
-
-    def __init__(self, ocr=None):
-        self._ocr = ocr
-
-    def __call__(self):
-        if self._ocr is None:
-            from textsynth.ocr import OCR
-
-            self._ocr = OCR()
-        return self._ocr
-
-
-def collect(inputs: list[str], annotations: str | None, images: str | None, skips: Skips, ocr: _LazyOCR,
+def collect(inputs: list[str], annotations: str | None, images: str | None, skips: Skips, ocr,
             max_pages: int = 0, min_block_chars: int = 0, progress: bool = True) -> list[Candidate]:
     """Candidates from every input, in a stable order."""
     from tqdm import tqdm
@@ -112,12 +99,9 @@ def collect(inputs: list[str], annotations: str | None, images: str | None, skip
         else:
             raise FileNotFoundError(f"bench input not found: {arg}")
     for f, cat in tqdm(page_files, desc="page OCR", unit="page", disable=not progress or not page_files):
-        try:
-            img = ingest.load_image(f.read_bytes(), 100_000_000)
-        except Exception as e:
-            skips.page(str(f), "unreadable_image", f"{type(e).__name__}: {e}")
-            continue
-        cands += page_images.candidates(f, img, cat, ocr(), skips)
+        img = read_page(f, str(f), skips)
+        if img is not None:
+            cands += page_images.candidates(f, img, cat, ocr, skips)
     return cands
 
 
@@ -136,8 +120,8 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
     if not inputs and not omnidocbench_json:
         raise ValueError("nothing to build from: give --input and/or --omnidocbench")
     t0 = time.perf_counter()
-    skips, lazy_ocr = Skips(), _LazyOCR(ocr)
-    cands = collect(inputs, omnidocbench_json, images, skips, lazy_ocr, max_pages, min_block_chars, progress)
+    skips, ocr = Skips(), LazyOCR(ocr)   # PDF-only builds load the OCR only after collecting
+    cands = collect(inputs, omnidocbench_json, images, skips, ocr, max_pages, min_block_chars, progress)
     counts = Counter(candidates=len(cands))
     fate: dict[int, str] = {}      # candidate index -> the stage that dropped it
 
@@ -150,7 +134,7 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
 
     read = {}
     for i in tqdm(live, desc="bench OCR", unit="crop", disable=not progress or not live):
-        lines = lazy_ocr().read(cands[i].image)
+        lines = ocr.read(cands[i].image)
         text = "\n".join(ln.text for ln in lines)
         chars, lang = count_chars(text), lang_of(text)
         failure = char_range_failure(chars, lang)
@@ -203,9 +187,9 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
              "filtered": dict(counts), "pages": {"total": len(pages), "with_samples": sum(r is None for r in pages.values()),
                                                   "without_samples": dict(Counter(r for r in pages.values() if r))},
              "skips": skips.details, "seconds": round(time.perf_counter() - t0, 1)}
-    from textsynth.evaluation.review import bench_id
+    from textsynth.evaluation.review import bench_id_of
 
-    stats["bench_id"] = bench_id(root)   # what `bench prune` checks review decisions against
+    stats["bench_id"] = bench_id_of(samples)   # what `bench prune` checks review decisions against
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1, ensure_ascii=False).encode())
     write_manifest(fs, root, "bench")
     return stats
@@ -221,7 +205,7 @@ def _page_outcomes(cands: list[Candidate], kept: list[int], fate: dict[int, str]
             furthest[pid] = f
     with_samples = {cands[i].page_id for i in kept}
     out = {}
-    for pid, reason in {**skips.pages, **{c.page_id: None for c in cands if c.page_id not in skips.pages}}.items():
+    for pid, reason in skips.pages.items():   # every source registers each page it reads
         if pid in with_samples:
             out[pid] = None
         elif reason:

@@ -30,10 +30,10 @@ DROP = {"blurred", "redundant", "blank"}
 
 def bench_id(bench_dir: str | Path) -> str:
     """A bench's identity: sha256 over its sorted "key:sha256(image bytes)" lines, 16 hex."""
-    return _identity(bench_members(bench_dir))
+    return bench_id_of(bench_members(bench_dir))
 
 
-def _identity(samples) -> str:
+def bench_id_of(samples) -> str:
     """bench_id of ``(key, image name, image bytes, meta)`` tuples (prune has them in memory)."""
     lines = sorted(f"{key}:{hashlib.sha256(image).hexdigest()}" for key, _, image, _ in samples)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
@@ -62,7 +62,7 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
     samples = list(bench_members(bench))
-    before = _identity(samples)
+    before = bench_id_of(samples)
     if doc.get("bench_id") and doc["bench_id"] != before:
         raise ValueError(f"{decisions}: the decisions were made on another bench (bench_id {doc['bench_id']}); "
                          f"{bench} is {before}")
@@ -106,7 +106,7 @@ def _write(bench: Path, decisions_name: str, doc: dict, samples: list, kept: lis
     publish(fs, root, "bench-000000", *pack(kept), len(kept), pruned_from=str(bench))
     counts = Counter(doc["decisions"].values())
     review = {"decisions_file": decisions_name, "source_bench": str(bench), "bench_id_before": before,
-              "bench_id_after": _identity(kept), "samples_before": len(samples), "samples_after": len(kept),
+              "bench_id_after": bench_id_of(kept), "samples_before": len(samples), "samples_after": len(kept),
               "counts": {k: counts[k] for k in DECISIONS if counts[k]}, "undecided_kept": undecided,
               "reviewed_dataset": doc.get("dataset"), "saved_at": doc.get("saved_at")}
     # The original stats (filtering ledger, pages, ...) stay; what counts samples is redone.

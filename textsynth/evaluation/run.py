@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import re
-import tarfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -35,18 +34,18 @@ PSNR_CAP = 100.0  # dB; identical images would be +inf, which neither means nor 
 
 def bench_members(bench: str | Path):
     """(key, image member name, image bytes, metadata) of every sample of a bench's shards."""
+    from textsynth.shardio import tar_samples
+
     shards = sorted(Path(bench, "shards").glob("*.tar"))
     if not shards:
         raise FileNotFoundError(f"no shards in {bench}/shards (build one with `textsynth bench build` "
                                 "or point --bench at a synth/curate output)")
     for shard in shards:
-        with tarfile.open(shard) as tar:
-            members = {m.name: m for m in tar.getmembers()}
-            for name in sorted(n for n in members if n.endswith(".json")):
-                key = name[:-5]
-                image_name = next(n for n in members if n.startswith(key + ".") and n != name)
-                meta = json.loads(tar.extractfile(members[name]).read())
-                yield key, image_name, tar.extractfile(members[image_name]).read(), meta
+        for key, files in tar_samples(str(shard)):
+            image = next((ext for ext in files if ext != "json"), None)
+            if "json" not in files or image is None:
+                raise ValueError(f"{shard}: sample {key} lacks its image or its .json (members: {sorted(files)})")
+            yield key, f"{key}.{image}", files[image], json.loads(files["json"])
 
 
 def read_bench(bench: str | Path):

@@ -33,6 +33,7 @@ import numpy as np
 from textsynth import paths
 from textsynth.experiment.config import arm_runs, trainer_config
 from textsynth.experiment.splits import check_no_overlap, make_splits
+from textsynth.ocr import LazyOCR
 
 log = logging.getLogger("textsynth.experiment")
 
@@ -252,21 +253,6 @@ def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, ocr) -> dic
         points.append(point)
     shutil.rmtree(out, ignore_errors=True)
     return {"points": points}
-
-
-class LazyOCR:
-    """One PP-OCRv5 instance for the whole experiment, created when first needed (a run
-    that only trains, e.g. on a GPU machine without the OCR packages, never loads it)."""
-
-    def __init__(self):
-        self._ocr = None
-
-    def __getattr__(self, name):
-        if self._ocr is None:
-            from textsynth.ocr import OCR
-
-            self._ocr = OCR()
-        return getattr(self._ocr, name)
 
 
 def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None = None) -> dict:

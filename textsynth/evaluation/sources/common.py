@@ -54,6 +54,17 @@ class Skips:
             self.skip(reason, page_id, detail)
 
 
+def read_page(path, page_id: str, skips: Skips, max_pixels: int = 100_000_000) -> np.ndarray | None:
+    """A page image as RGB, or None with the page skipped as ``unreadable_image``."""
+    from textsynth.curation import ingest
+
+    (page,) = ingest.image_pages(str(path), {"max_image_pixels": max_pixels})
+    if isinstance(page, ingest.Reject):
+        skips.page(page_id, page.reason, page.detail)
+        return None
+    return page.image
+
+
 def bench_lang(text: str) -> str:
     """The f_ref language of a text: Chinese when it is (mostly or partly) Han."""
     return "zh" if lang_of(text) in ("zh", "mixed") else "en"

@@ -22,8 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from textsynth.config import read_json
-from textsynth.curation import ingest
-from textsynth.evaluation.sources.common import Candidate, Skips, bench_lang, scale_for, scaled_crop
+from textsynth.evaluation.sources.common import Candidate, Skips, bench_lang, read_page, scale_for, scaled_crop
 from textsynth.synthesis.scripts import is_han
 
 TEXT_CATEGORIES = ("text_block", "title", "reference", "code_txt", "code_txt_caption", "figure_caption",
@@ -79,10 +78,8 @@ def candidates(page: dict, index: int, images: Path, skips: Skips, max_pixels: i
     if not path.is_file():
         skips.page(page_id, "image_missing", str(path))
         return []
-    try:
-        img = ingest.load_image(path.read_bytes(), max_pixels)
-    except Exception as e:
-        skips.page(page_id, "unreadable_image", f"{type(e).__name__}: {e}")
+    img = read_page(path, page_id, skips, max_pixels)
+    if img is None:
         return []
     h, w = img.shape[:2]
     # Coordinates are in page_info's width x height; an image stored at another size is scaled.
