@@ -252,7 +252,10 @@ def _cmd_experiment(args) -> int:
 
     from textsynth.config import parse_sets
 
-    cfg = load_experiment_config(args.config, quick=args.quick, overrides=parse_sets(args.set))
+    over = parse_sets(args.set)
+    if args.rounds is not None:
+        over.setdefault("rounds", {})["count"] = args.rounds
+    cfg = load_experiment_config(args.config, quick=args.quick, overrides=over)
     setup_logging(None)
     result = run(cfg, args.out, address=args.address, only=args.only)
     out = Path(args.out)
@@ -273,6 +276,11 @@ def add_experiment_args(p: argparse.ArgumentParser) -> None:
                                                 "results.json, results.md, recon_grid.png, curves.png")
     p.add_argument("--quick", action="store_true",
                    help="the same pipeline with a tenth of the steps (the config's quick block)")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="close the loop N times: the steered arm (rounds.arm) is evaluated on a tune "
+                        "bench, `mix suggest`'s rule moves its synthesis weights, a new synthetic source "
+                        "is generated and training continues; the arm unsteered is the control "
+                        "(default: the config's rounds.count, 0 = off)")
     p.add_argument("--only", choices=["data", "train", "recon"],
                    help="stop after the data and bench stages, after training, or after the bench "
                         "reconstructions (e.g. on a GPU machine without OCR; copy the dir back and "

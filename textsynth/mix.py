@@ -94,15 +94,13 @@ def bounded_update(weights: dict[str, float], ned: dict[str, float], rate: float
     return {g: round(v, 4) for g, v in new.items()}
 
 
-def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step: float = 0.10,
-            floor: float = 0.05) -> str:
-    """Write ``out`` (the config with moved weights) and ``out`` with .md (the report);
-    return the report."""
+def suggest_weights(evals: list[dict], bench: str, cfg: dict, rate: float = 4.0, step: float = 0.10,
+                    floor: float = 0.05) -> tuple[dict, str]:
+    """The moved weights of a checked synthesis config ``cfg`` from eval results of one bench:
+    ``({section: {name: weights}}, report)`` for every table with two or more groups."""
     if not 0 < floor < 1 or not 0 < step <= 1 or rate <= 0:
         raise ValueError("need 0 < --floor < 1, 0 < --step <= 1 and --rate > 0")
-    evals, bench = read_evals(eval_dirs)
-    cfg = load_config(config)                     # checked, with defaults: the weights in use
-    raw = copy.deepcopy(read_yaml(Path(config)))  # what the user wrote: the output keeps it
+    moved: dict = {}
     lines = [f"# Mix suggestion from {len(evals)} eval(s) of `{bench}`", "",
              f"Rule: w' = w * exp({rate} * (mean NED - NED)), each weight moved at most {step} and kept at "
              f"least {floor}, renormalised (textsynth/mix.py).", ""]
@@ -115,7 +113,7 @@ def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step
         ned = group_ned(evals, key)
         unknown = sorted(set(ned) - set(weights) - {"unknown"})
         new = bounded_update(weights, {g: v for g, (v, _) in ned.items() if g in weights}, rate, step, floor)
-        raw.setdefault(section, {})[name] = new
+        moved.setdefault(section, {})[name] = new
         total = sum(weights.values())
         lines += [f"## {section}.{name} (by {heading})", "", "| group | NED | images | weight | suggested | why |",
                   "|---|---|---|---|---|---|"]
@@ -139,7 +137,19 @@ def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step
     if sources:
         lines += ["Data sources (reported, steer nothing): "
                   + ", ".join(f"{g} {v:.3f} ({n})" for g, (v, n) in sorted(sources.items())), ""]
-    report = "\n".join(lines)
+    return moved, "\n".join(lines)
+
+
+def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step: float = 0.10,
+            floor: float = 0.05) -> str:
+    """Write ``out`` (the config with moved weights) and ``out`` with .md (the report);
+    return the report."""
+    evals, bench = read_evals(eval_dirs)
+    cfg = load_config(config)                     # checked, with defaults: the weights in use
+    moved, report = suggest_weights(evals, bench, cfg, rate, step, floor)
+    raw = copy.deepcopy(read_yaml(Path(config)))  # what the user wrote: the output keeps it
+    for section, tables in moved.items():
+        raw.setdefault(section, {}).update(tables)
     outp = Path(out)
     outp.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Suggested by `textsynth mix suggest` from {', '.join(eval_dirs)} (report: {outp.stem}.md)\n"
@@ -147,4 +157,3 @@ def suggest(eval_dirs: list[str], config: str, out: str, rate: float = 4.0, step
     load_config(outp)   # the suggestion is itself a valid config
     outp.with_suffix(".md").write_text(report)
     return report
-

@@ -32,6 +32,9 @@ DEFAULTS: dict = {
         "bench_fraction": 0.25,
         "bench_documents": [],                 # file names to hold out; [] = hash split
         "salt": "textsynth-ablation-1",
+        # With --rounds: photos and lines for the loop's tune bench, taken from training (the
+        # next slice of the hash range after the bench's; the bench side stays the same).
+        "tune_fraction": 0.15,
     },
     "synth": {                                 # the training text: a `textsynth synth` job
         "config": "pipelines/configs/synth_en_zh.yaml",
@@ -57,6 +60,15 @@ DEFAULTS: dict = {
         "curve_images": 16,                    # synth-bench images (13-20 px) per snapshot
         "grid_images": 4,                      # bench images in recon_grid.png
     },
+    "rounds": {                                # the closed loop (--rounds N, textsynth/experiment/loop.py)
+        "count": 0,                            # N: evaluate -> suggest -> regenerate, N times; 0 = off
+        "arm": "",                             # the arm it steers ("" = the last arm that uses synth);
+                                               # that arm, unsteered, is the control
+        "at": [],                              # steps where rounds 1..N begin; [] = evenly spaced
+                                               # over the arm's synthetic stage
+        "tune_samples": 96,                    # the tune bench: a synth job on the tune split
+        "mix": {"rate": 4.0, "step": 0.10, "floor": 0.05},   # `textsynth mix suggest`'s rule
+    },
     "quick": {                                 # what --quick changes (same pipeline, smaller)
         "max_steps": 0,                        # 0 = a tenth of train.train.max_steps
         "set": {},                             # any other overrides of this config
@@ -74,12 +86,42 @@ BUDGET_KEYS = [("train", "max_steps"), ("data", "batch_size"), ("data", "resolut
 
 def arm_runs(cfg: dict) -> list[tuple[str, str, int]]:
     """``(run name, arm, seed)`` for every training run: one per arm and seed; the first
-    seed is the config's, extra seeds give the spread (run name ``ARM-sN``)."""
+    seed is the config's, extra seeds give the spread (run name ``ARM-sN``). With the closed
+    loop, its run ``ARM_loop`` (the steered arm's first seed) comes last."""
     runs = []
     for arm, spec in cfg["arms"].items():
         for i, s in enumerate(spec["seeds"]):
             runs.append((arm if i == 0 else f"{arm}-s{s}", arm, s))
+    plan = loop_plan(cfg)
+    if plan:
+        runs.append((plan["loop"], plan["arm"], cfg["arms"][plan["arm"]]["seeds"][0]))
     return runs
+
+
+def loop_plan(cfg: dict) -> dict | None:
+    """The closed loop's plan, or None without ``rounds.count``: the steered arm, its control
+    run (the arm's first seed, trained without steering), the loop run's name and the steps
+    where rounds 1..N begin (a ConfigError names what is wrong)."""
+    r = cfg["rounds"]
+    if not r["count"]:
+        return None
+    with_synth = [a for a, spec in cfg["arms"].items()
+                  if any("synth" in (st.get("mix") or {}) for st in spec["stages"] if isinstance(st, dict))]
+    arm = r["arm"] or (with_synth[-1] if with_synth else "")
+    if arm not in with_synth:
+        raise ConfigError(f"rounds.arm {arm!r}: the loop steers the synthetic source, so it needs an "
+                          f"arm whose stages mix synth (arms with synth: {with_synth or 'none'})")
+    start = min(st["start"] for st in cfg["arms"][arm]["stages"] if "synth" in st.get("mix", {}))
+    end = int(cfg["train"].get("train", {}).get("max_steps", 0))
+    n = r["count"]
+    at = list(r["at"]) or [start + round(k * (end - start) / (n + 1)) for k in range(1, n + 1)]
+    if len(at) != n or at != sorted(set(at)) or at[0] <= start or at[-1] >= end:
+        raise ConfigError(f"rounds.at {at}: need {n} increasing steps after the synthetic stage's "
+                          f"start ({start}) and before train.max_steps ({end})")
+    loop = f"{arm}_loop"
+    if loop in cfg["arms"]:
+        raise ConfigError(f"arm name {loop!r} is taken by the closed loop's run; rename that arm")
+    return {"arm": arm, "control": arm, "loop": loop, "at": at, "end": end, "synth_start": start}
 
 
 def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
@@ -160,9 +202,21 @@ def _check(cfg: dict) -> None:
                 raise ConfigError(f"arm '{name}' trains at {res_at(sch, step)} px at step {step} but "
                                   f"arm '{first}' at {res_at(schedules[first], step)} px; arms must "
                                   "share the image budget")
-    frac = cfg["split"]["bench_fraction"]
+    frac, tune = cfg["split"]["bench_fraction"], cfg["split"]["tune_fraction"]
     if not 0 < frac < 1:
         raise ConfigError(f"split.bench_fraction must be in (0, 1), got {frac}")
+    r = cfg["rounds"]
+    if not isinstance(r["count"], int) or r["count"] < 0:
+        raise ConfigError(f"rounds.count must be an integer >= 0, got {r['count']!r}")
+    if r["count"] and not (0 < tune and frac + tune < 1):
+        raise ConfigError(f"split.tune_fraction must be > 0 with rounds, and bench_fraction + "
+                          f"tune_fraction < 1; got {frac} + {tune}")
+    if r["tune_samples"] < 1:
+        raise ConfigError("rounds.tune_samples must be >= 1")
+    m = r["mix"]
+    if not (0 < m["floor"] < 1 and 0 < m["step"] <= 1 and m["rate"] > 0):
+        raise ConfigError(f"rounds.mix: need 0 < floor < 1, 0 < step <= 1, rate > 0; got {m}")
+    loop_plan(cfg)
     for key in ("num_samples", "samples_per_shard"):
         if cfg["synth"][key] < 1:
             raise ConfigError(f"synth.{key} must be >= 1")
@@ -215,6 +269,7 @@ def _scale_steps(cfg: dict, steps: int) -> None:
         a["margin_steps"] = [s(v) for v in a["margin_steps"]]
     if cfg["eval"]["curve_every"]:
         cfg["eval"]["curve_every"] = max(1, s(cfg["eval"]["curve_every"]))
+    cfg["rounds"]["at"] = [s(v) for v in cfg["rounds"]["at"]]
     for spec in cfg["arms"].values():
         for st in spec.get("stages", []):
             st["start"] = s(st["start"])

@@ -26,8 +26,11 @@ def _collect(out: Path, st, runs, models: dict) -> dict:
         results[name] = r
     for name, arm, seed in runs:
         t = st.done(f"train/{name}") or {}
+        # a run trained in segments (the closed loop's) has a stage per segment
+        segments = [json.loads(p.read_text()) for p in st.dir.glob(f"train--{name}@*.json")]
+        seconds = round(sum(s.get("train_seconds") or 0 for s in [t, *segments]), 1)
         results[name].update(arm=arm, seed=seed, steps=t.get("steps"), images=t.get("images"),
-                             seconds=t.get("train_seconds"), parameters=t.get("parameters"))
+                             seconds=seconds if t else None, parameters=t.get("parameters"))
         c = st.done(f"curve/{name}")
         if c:
             results[name]["curve"] = c["points"]
@@ -73,7 +76,7 @@ def verdict(cfg: dict, results: dict) -> dict:
     return out
 
 
-def markdown(cfg: dict, results: dict, verdict_: dict) -> str:
+def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None = None) -> str:
     lines = ["# Does the data help? Text-infusion ablation", ""]
     runs = [n for n, r in results.items() if "arm" in r]
     if runs:
@@ -111,6 +114,10 @@ def markdown(cfg: dict, results: dict, verdict_: dict) -> str:
     lines.append("")
     if verdict_:
         lines += ["## Target", "", "```json", json.dumps(verdict_, indent=1), "```", ""]
+    if loop_section:
+        from textsynth.experiment.loop import markdown as loop_markdown
+
+        lines += loop_markdown(loop_section)
     lines.append("NED: report eq. 5 (1 - edit distance / max length, PP-OCRv5 on original and "
                  "reconstruction); cells are mean NED (images).")
     return "\n".join(lines) + "\n"
@@ -209,13 +216,20 @@ def curves(out: Path, results: dict, path: Path) -> Path | None:
 
 
 def write(cfg: dict, out: Path, st, runs, models: dict) -> dict:
+    from textsynth.experiment import loop
+    from textsynth.experiment.config import loop_plan
+
     results = _collect(out, st, runs, models)
     v = verdict(cfg, results)
+    plan = loop_plan(cfg)
     doc = {"config": {"model": cfg["train"].get("model"), "quick": cfg.get("quick_mode"),
-                      "arms": cfg["arms"], "references": cfg["eval"]["references"]},
+                      "arms": cfg["arms"], "references": cfg["eval"]["references"],
+                      "rounds": cfg["rounds"] if plan else None},
            "models": results, "target": v}
+    if plan:
+        doc["loop"] = loop.results(plan, st, results)
     (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
-    (out / "results.md").write_text(markdown(cfg, results, v))
+    (out / "results.md").write_text(markdown(cfg, results, v, doc.get("loop")))
     recon_grid(out, list(models), cfg["eval"]["grid_images"], out / "recon_grid.png")
     curves(out, results, out / "curves.png")
     return doc

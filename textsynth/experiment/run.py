@@ -11,6 +11,8 @@ and is skipped on rerun; a killed training run continues from its last checkpoin
     bench-general crops of held-out photos                             -> OUT/benches/general
     overlap       proof that no bench shares a file or a line with training
     train/RUN     one trainer run per arm and seed, same init, budget and LR schedule
+    (--rounds N)  the closed loop: bench-tune, then the control in segments and the loop run
+                  steered round by round (textsynth/experiment/loop.py)
     recon/RUN     reconstructions of every bench image by the run's weights (and by the
                   reference models), and of the curve benches by its periodic snapshots
     eval/RUN      `textsynth eval` of those reconstructions (PP-OCRv5 NED, PSNR, SSIM)
@@ -31,7 +33,8 @@ import cv2
 import numpy as np
 
 from textsynth import paths
-from textsynth.experiment.config import arm_runs, trainer_config
+from textsynth.experiment import loop
+from textsynth.experiment.config import arm_runs, loop_plan, trainer_config
 from textsynth.experiment.splits import check_no_overlap, make_splits
 from textsynth.ocr import LazyOCR
 
@@ -186,22 +189,30 @@ def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
 
 # --------------------------------------------------------------------------------- the runs
 
-def _train(tcfg: dict, out: Path) -> dict:
+def _train(tcfg: dict, out: Path, stop_at: int | None = None) -> dict:
+    """Train (or resume) one run to the end, or to ``stop_at`` (a round step of the closed
+    loop: the checkpoint there is kept under ``out/rounds/``)."""
     import torch
 
     from textsynth.vae.model import VAE, count_params
     from textsynth.vae.train import run, vae_config_of
 
+    last = out / "checkpoints" / "last.pt"
+    start = torch.load(last, map_location="cpu", weights_only=False)["step"] if last.is_file() else 0
     t0 = time.perf_counter()
-    result = run(tcfg, out, resume=True)     # resume: a killed run continues from last.pt
+    result = run(tcfg, out, resume=True, stop_at=stop_at)   # resume: a killed run continues
+    if stop_at is not None:
+        loop.keep_checkpoint(out, stop_at)
+        return {"steps": result["step"], "train_seconds": round(time.perf_counter() - t0, 1)}
     if not (out / "vae.pt").is_file():
         raise ExperimentError(f"training run {out} ended without weights (step {result['step']})")
     with torch.device("meta"):
         n = count_params(VAE(vae_config_of(tcfg)))
-    images = result["step"] * tcfg["data"]["batch_size"] * result["world"]
-    seconds = time.perf_counter() - t0
+    per_step = tcfg["data"]["batch_size"] * result["world"]
+    images = result["step"] * per_step
+    seconds = time.perf_counter() - t0        # of this call: from ``start`` on
     return {"steps": result["step"], "images": images, "train_seconds": round(seconds, 1),
-            "images_per_s": round(images / seconds, 2), "parameters": n,
+            "images_per_s": round((result["step"] - start) * per_step / seconds, 2), "parameters": n,
             **{k: result[k] for k in ("peak_gpu_memory_gib", "gpu") if k in result}}
 
 
@@ -303,11 +314,27 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     for key, src in cfg.get("source_options", {}).items():
         sources[key].update(src)
     runs = arm_runs(cfg)
-    for name, arm, seed in runs:
-        tcfg = trainer_config(cfg, arm, seed, sources)
+    plan = loop_plan(cfg)
+    if plan:
+        _tune_bench(cfg, st, splits, data, benches, address)
+
+    def tcfg_of(arm: str, seed: int, synth: Path | None = None) -> dict:
+        src = copy.deepcopy(sources)
+        if synth is not None:
+            src["synth"]["paths"] = [str(synth)]
+        tcfg = trainer_config(cfg, arm, seed, src)
         if curve_benches:
             tcfg["train"]["snapshot_every"] = cfg["eval"]["curve_every"]
-        st.run(f"train/{name}", _train, tcfg, out / "runs" / name)
+        return tcfg
+
+    for name, arm, seed in runs:
+        if plan and name == plan["loop"]:
+            _steer(cfg, plan, st, splits, out, ocr, address, tcfg_of)
+            continue
+        if plan and name == plan["control"]:    # in segments: its checkpoints at the round steps
+            for step in plan["at"]:
+                st.run(f"train/{name}@{step}", _train, tcfg_of(arm, seed), out / "runs" / name, step)
+        st.run(f"train/{name}", _train, tcfg_of(arm, seed), out / "runs" / name)
     if only == "train":
         return {"out": str(out), "stopped_after": "train"}
 
@@ -326,6 +353,8 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         for b in BENCHES:
             st.run(f"eval/{name}/{b}", _evaluate, benches / b, out / "recon" / name / b,
                    out / "eval" / name / b, ocr, b != "general")
+    if plan:
+        _rounds_on_bench(plan, st, out, benches / "synth", ocr)
     if curve_benches:
         for name, _, _ in runs:
             final = {"step": (st.done(f"train/{name}") or {}).get("steps")}
@@ -333,6 +362,71 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
                    out / "curves-work" / name, ocr)
         shutil.rmtree(out / "curves-work", ignore_errors=True)
     return report.write(cfg, out, st, runs, models)
+
+
+# ------------------------------------------------------------------------ the closed loop
+
+def _tune_bench(cfg: dict, st: Stages, splits: dict, data: Path, benches: Path, address) -> None:
+    """The loop's tune bench: the final synth bench's recipe on the tune split, and the proof
+    that it shares no photo or line with training or with the final bench."""
+    from textsynth.experiment.splits import check_no_overlap
+
+    n = cfg["rounds"]["tune_samples"]
+    st.run("bench-tune", lambda: _synth_job(_synth_config(cfg, cfg["bench"]["synth"], splits, "tune",
+                                                          cfg["seed"] + 2000),
+                                            benches / "tune", n, n, "tune", address))
+    st.run("overlap-tune", lambda: {
+        "training": check_no_overlap({"photos": splits["photos"]["train"], "synth": data / "synth"},
+                                     {"synth": benches / "tune"}),
+        "final_bench": check_no_overlap({"photos": splits["photos"]["bench"], "synth": benches / "synth"},
+                                        {"synth": benches / "tune"}, against="final bench")})
+
+
+def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, address, tcfg_of) -> None:
+    """The loop run: forked from the control at the first round step, then evaluate on the tune
+    bench -> suggest -> regenerate the synthetic source -> train on, once per round."""
+    from textsynth.experiment.splits import check_no_overlap
+
+    control, name = out / "runs" / plan["control"], out / "runs" / plan["loop"]
+    arm, seed = plan["arm"], cfg["arms"][plan["arm"]]["seeds"][0]
+    at, mix = plan["at"], cfg["rounds"]["mix"]
+    st.run(f"fork/{plan['loop']}", loop.fork, control, name, at[0])
+    scfg = _synth_config(cfg, cfg["synth"], splits, "train", cfg["seed"])   # round 0: the config's mix
+    for r, step in enumerate(at, start=1):
+        ck = loop.round_checkpoint(control if r == 1 else name, step)
+        tune = out / "eval" / plan["loop"] / f"tune-r{r}"
+        st.run(f"tune/{plan['loop']}/r{r}", loop.evaluate_at, ck, out / "benches" / "tune", tune,
+               out / "eval-cache", ocr)
+        moved = st.run(f"mix/{plan['loop']}/r{r}", loop.suggest, tune, scfg, mix,
+                       out / "rounds" / f"r{r}-mix.md")
+        scfg = _synth_config(cfg, loop.with_weights(cfg["synth"], moved["weights"]), splits, "train",
+                             cfg["seed"] + r)
+        synth = out / "data" / f"synth-r{r}"
+
+        def regenerate(r=r, synth=synth, scfg=scfg) -> dict:
+            got = _synth_job(scfg, synth, cfg["synth"]["num_samples"], cfg["synth"]["samples_per_shard"],
+                             f"synth-r{r}", address)
+            got["overlap"] = check_no_overlap(
+                {"photos": splits["photos"]["train"], "synth": synth},
+                {"synth": out / "benches" / "synth", "general": out / "benches" / "general"})
+            return got
+
+        st.run(f"synth-r{r}", regenerate)
+        tcfg = tcfg_of(arm, seed, synth)
+        tcfg["data"]["resume"] = "reseed"     # a new source: a fresh order, nothing to skip
+        last = r == len(at)
+        st.run(f"train/{plan['loop']}" if last else f"train/{plan['loop']}@{at[r]}",
+               _train, tcfg, name, None if last else at[r])
+
+
+def _rounds_on_bench(plan: dict, st: Stages, out: Path, bench: Path, ocr) -> None:
+    """Both runs' weights at every round step on the final synthetic bench (round 0: the
+    control's, which the loop shares)."""
+    for i, step in enumerate(plan["at"]):
+        for run_name in ([plan["control"]] if i == 0 else [plan["control"], plan["loop"]]):
+            st.run(f"rounds/{run_name}@{step}", loop.evaluate_at,
+                   loop.round_checkpoint(out / "runs" / run_name, step), bench,
+                   out / "eval" / run_name / f"round-{step}", out / "eval-cache", ocr)
 
 
 def _absolute(manifest: dict, data: Path) -> dict:

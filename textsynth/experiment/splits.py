@@ -6,6 +6,9 @@
   photos only; the doc bench is built from held-out documents only.
 - **Corpus lines** are split by a salted hash of the cleaned line, so a line (and every
   duplicate of it) is on one side only. The synth jobs read the split corpus files.
+- With the closed loop (``--rounds``) photos and lines also get a **tune** side: the next
+  ``tune_fraction`` of the hash range after the bench's, taken from training. The loop's
+  suggestions read a synthetic bench on it, so the final bench never steers what it measures.
 
 :func:`check_no_overlap` reads what the outputs themselves record (the synth jobs'
 ``config.yaml``, the shard indexes' origins, file contents by hash) and raises
@@ -32,9 +35,12 @@ class OverlapError(ValueError):
     """A bench shares a document, a photo or a text line with the training data."""
 
 
-def held_out(name: str, salt: str, fraction: float) -> bool:
-    h = hashlib.sha256(f"{salt}\0{name}".encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2 ** 64 < fraction
+def side_of(name: str, salt: str, bench: float, tune: float = 0.0) -> str:
+    """``bench`` when the salted hash of ``name`` (uniform in [0, 1)) falls under ``bench``,
+    ``tune`` in the next ``tune`` of the range, else ``train``: the bench side does not
+    depend on ``tune``, so turning the loop on only takes the tune side from training."""
+    u = int.from_bytes(hashlib.sha256(f"{salt}\0{name}".encode()).digest()[:8], "big") / 2 ** 64
+    return "bench" if u < bench else "tune" if u < bench + tune else "train"
 
 
 def file_sha(path: Path) -> str:
@@ -54,29 +60,32 @@ def list_files(roots: list[Path], suffixes: set[str]) -> list[Path]:
 
 
 def split_files(files: list[Path], salt: str, fraction: float, kind: str,
-                named: list[str] | None = None) -> dict[str, list[Path]]:
-    """``{"train": [...], "bench": [...]}`` by file name; both sides must be non-empty.
-    Identical contents under two names count as one file (kept on one side)."""
+                named: list[str] | None = None, tune: float = 0.0) -> dict[str, list[Path]]:
+    """``{"train": [...], "bench": [...]}`` (and ``"tune"`` when ``tune`` > 0) by file name;
+    every side must be non-empty. Identical contents under two names count as one file (kept
+    on one side)."""
     by_sha: dict[str, Path] = {}
     for f in files:
         by_sha.setdefault(file_sha(f), f)
-    out: dict[str, list[Path]] = {"train": [], "bench": []}
+    out: dict[str, list[Path]] = {"train": [], "bench": [], **({"tune": []} if tune else {})}
     for f in sorted(by_sha.values(), key=lambda p: p.name):
-        bench = f.name in named if named else held_out(f.name, salt, fraction)
-        out["bench" if bench else "train"].append(f)
+        side = side_of(f.name, salt, fraction, tune)
+        if named:
+            side = "bench" if f.name in named else "train"
+        out[side].append(f)
     if named:
         missing = set(named) - {f.name for f in out["bench"]}
         if missing:
             raise FileNotFoundError(f"split.bench_documents names files not among the inputs: {sorted(missing)}")
-    for side in ("train", "bench"):
-        if not out[side]:
+    for side, got in out.items():
+        if not got:
             raise ValueError(f"the {kind} split left no {side} files ({len(by_sha)} {kind} in all): "
-                             f"add inputs or change split.bench_fraction / split.salt")
+                             f"add inputs or change split.bench_fraction / split.tune_fraction / split.salt")
     return out
 
 
 def copy_split(split: dict[str, list[Path]], dest: Path) -> dict[str, Path]:
-    """Copy each side into ``dest/train`` and ``dest/bench`` (names kept, made unique)."""
+    """Copy each side into ``dest/SIDE`` (names kept, made unique)."""
     dirs = {}
     for side, files in split.items():
         d = dest / side
@@ -95,14 +104,14 @@ def copy_split(split: dict[str, list[Path]], dest: Path) -> dict[str, Path]:
 
 
 def split_corpus(files: list[Path], lang: str, salt: str, fraction: float,
-                 dest: Path) -> dict[str, Path]:
-    """Cleaned lines of ``files`` into ``dest/{train,bench}/{lang}-split.txt`` by line hash."""
-    sides: dict[str, list[str]] = {"train": [], "bench": []}
+                 dest: Path, tune: float = 0.0) -> dict[str, Path]:
+    """Cleaned lines of ``files`` into ``dest/SIDE/{lang}-split.txt`` by line hash."""
+    sides: dict[str, list[str]] = {"train": [], "bench": [], **({"tune": []} if tune else {})}
     for f in files:
         for raw in Path(f).read_text(encoding="utf-8").splitlines():
             line = clean(raw)
             if line:
-                sides["bench" if held_out(line, salt, fraction) else "train"].append(line)
+                sides[side_of(line, salt, fraction, tune)].append(line)
     out = {}
     for side, lines in sides.items():
         if not lines:
@@ -122,8 +131,9 @@ def make_splits(cfg: dict, dest: Path) -> dict:
 
     s = cfg["split"]
     frac, salt = s["bench_fraction"], s["salt"]
+    tune = s["tune_fraction"] if cfg["rounds"]["count"] else 0.0   # only the loop reads it
     photos = split_files(list_files([resolve(p) for p in cfg["inputs"]["photos"]], IMAGE_SUFFIXES),
-                         salt, frac, "photos")
+                         salt, frac, "photos", tune=tune)
     docs = split_files(list_files([resolve(p) for p in cfg["inputs"]["documents"]], DOC_SUFFIXES),
                        salt, frac, "documents", s["bench_documents"] or None)
     rel = lambda p: Path(p).relative_to(dest).as_posix()  # noqa: E731
@@ -137,7 +147,7 @@ def make_splits(cfg: dict, dest: Path) -> dict:
             raise FileNotFoundError(f"no corpus files for '{lang}': run `textsynth assets fetch` "
                                     f"or set inputs.corpora.{lang}")
         manifest["corpora"][lang] = {k: rel(v) for k, v in
-                                     split_corpus(files, lang, salt, frac, dest / "corpora").items()}
+                                     split_corpus(files, lang, salt, frac, dest / "corpora", tune).items()}
     manifest["counts"] = {
         "photos": {k: len(v) for k, v in photos.items()},
         "documents": {k: [f.name for f in v] for k, v in docs.items()},
@@ -195,12 +205,13 @@ def _lines_of(files: set[Path]) -> dict[str, Path]:
     return out
 
 
-def check_no_overlap(train: dict, benches: dict) -> dict:
+def check_no_overlap(train: dict, benches: dict, against: str = "training") -> dict:
     """Raise OverlapError when a bench shares a file or a line with training.
 
     ``train``: ``{"photos": dir, "synth": out, "curate": out, "documents": dir}``;
-    ``benches``: ``{"doc": out, "synth": out, "general": out}`` (any may be missing).
-    Returns counts of what was compared."""
+    ``benches``: ``{"doc": out, "synth": out, "general": out}`` (any may be missing);
+    ``against`` names the ``train`` side in the messages (e.g. the final bench, when the
+    loop's tune bench is checked against it). Returns counts of what was compared."""
     counts = {}
     train_photos = {file_sha(p): p for p in list_files([Path(train["photos"])], IMAGE_SUFFIXES)}
     if train.get("synth"):
@@ -226,12 +237,12 @@ def check_no_overlap(train: dict, benches: dict) -> dict:
             p = names.get(name)
             if p is not None and file_sha(p) in train_photos:
                 raise OverlapError(f"synthetic bench {benches['synth']}: background {p} is also a "
-                                   f"training photo ({train_photos[file_sha(p)]})")
+                                   f"{against} photo ({train_photos[file_sha(p)]})")
         shared = set(_lines_of(corpora)) & set(train_lines)
         if shared:
             line = sorted(shared)[0]
             raise OverlapError(f"synthetic bench {benches['synth']}: {len(shared)} corpus line(s) also "
-                               f"in the training corpora, e.g. {line[:60]!r} "
+                               f"in the {against} corpora, e.g. {line[:60]!r} "
                                f"({train_lines[line]})")
         counts["synth_bench_backgrounds"] = len(used)
     if benches.get("general"):
