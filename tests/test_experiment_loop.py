@@ -126,6 +126,7 @@ def test_the_loop_verdict():
     v = verdict(rounds, control, loop, seed1)
     assert v["worst_bucket"] == "5-8" and v["rise"] == {"loop": 0.08, "control": 0.02}
     assert v["worst_rises_more"] and v["no_bucket_falls_beyond_spread"] and v["met"]
+    assert v["worst_gain_over_control"] == 0.06 and v["worst_gain_beyond_seed_spread"]   # spread 0.01
     loop["13-16"]["ned"] = 0.55                     # falls 0.07, spread is 0.04
     v = verdict(rounds, control, loop, seed1)
     assert v["by_bucket"]["13-16"]["within_spread"] is False and v["met"] is False

@@ -124,6 +124,9 @@ def verdict(rounds: list[dict], control_final: dict, loop_final: dict,
     - the worst bucket at round 0 (where the loop starts) rises more in the loop than in the
       control by the last round;
     - no bucket of the loop ends more than the control's two-seed spread below the control.
+
+    Also said, not part of the target: whether the worst bucket's gain over the control
+    exceeds that bucket's two-seed spread (a gain inside it is not a measured effect).
     """
     from textsynth.experiment.report import BUCKETS
 
@@ -148,6 +151,11 @@ def verdict(rounds: list[dict], control_final: dict, loop_final: dict,
                   "seed_spread": s,
                   "within_spread": None if s is None or c is None or lo is None else c - lo <= s}
     out["by_bucket"] = per
+    # Beyond the target: is the worst bucket's gain over the control larger than the noise?
+    if "worst_rises_more" in out and per[worst]["seed_spread"] is not None:
+        gain = rise["loop"] - rise["control"]
+        out["worst_gain_over_control"] = round(gain, 4)
+        out["worst_gain_beyond_seed_spread"] = gain > per[worst]["seed_spread"]
     checks = [v["within_spread"] for v in per.values()]
     out["no_bucket_falls_beyond_spread"] = None if None in checks else all(checks)
     if "worst_rises_more" in out and out["no_bucket_falls_beyond_spread"] is not None:
