@@ -369,8 +369,6 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
 def _tune_bench(cfg: dict, st: Stages, splits: dict, data: Path, benches: Path, address) -> None:
     """The loop's tune bench: the final synth bench's recipe on the tune split, and the proof
     that it shares no photo or line with training or with the final bench."""
-    from textsynth.experiment.splits import check_no_overlap
-
     n = cfg["rounds"]["tune_samples"]
     st.run("bench-tune", lambda: _synth_job(_synth_config(cfg, cfg["bench"]["synth"], splits, "tune",
                                                           cfg["seed"] + 2000),
@@ -385,8 +383,6 @@ def _tune_bench(cfg: dict, st: Stages, splits: dict, data: Path, benches: Path, 
 def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, address, tcfg_of) -> None:
     """The loop run: forked from the control at the first round step, then evaluate on the tune
     bench -> suggest -> regenerate the synthetic source -> train on, once per round."""
-    from textsynth.experiment.splits import check_no_overlap
-
     control, name = out / "runs" / plan["control"], out / "runs" / plan["loop"]
     arm, seed = plan["arm"], cfg["arms"][plan["arm"]]["seeds"][0]
     at, mix = plan["at"], cfg["rounds"]["mix"]
