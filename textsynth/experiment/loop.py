@@ -172,7 +172,7 @@ def results(plan: dict, st, models: dict) -> dict:
     rounds = []
     for r, step in enumerate(steps):
         entry = {"round": r, "step": step}
-        mix = st.done(f"mix/{lp}/r{r}") if r else st.done(f"mix/{lp}/r1")
+        mix = st.done(f"mix/{lp}/r{max(r, 1)}")    # round 0's weights: what round 1 started from
         if mix:
             entry["weights"] = mix["weights"] if r else mix["before"]
         if r:
