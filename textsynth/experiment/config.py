@@ -121,7 +121,7 @@ def loop_plan(cfg: dict) -> dict | None:
     loop = f"{arm}_loop"
     if loop in cfg["arms"]:
         raise ConfigError(f"arm name {loop!r} is taken by the closed loop's run; rename that arm")
-    return {"arm": arm, "control": arm, "loop": loop, "at": at, "end": end, "synth_start": start}
+    return {"arm": arm, "control": arm, "loop": loop, "at": at, "end": end}
 
 
 def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:

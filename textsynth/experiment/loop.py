@@ -67,14 +67,6 @@ def fork(control: Path, loop: Path, step: int) -> dict:
     return {"from": str(round_checkpoint(control, step)), "step": step, "snapshots": len(kept)}
 
 
-def evaluate_at(checkpoint: Path, bench: Path, out: Path, cache: Path, ocr) -> dict:
-    """`textsynth eval` of a checkpoint on a bench (results in ``out``, metrics.json there)."""
-    from textsynth.evaluation.run import evaluate
-
-    res = evaluate(str(bench), str(checkpoint), str(out), cache_dir=str(cache), ocr=ocr, progress=False)
-    return {k: res[k] for k in ("overall", "by_lang", "by_size_bucket", "by_template") if k in res}
-
-
 def weights_of(scfg: dict) -> dict:
     """The steerable weight tables of a checked synthesis config."""
     return {sec: {name: dict(scfg[sec][name])} for sec, name in MIX_TABLES}

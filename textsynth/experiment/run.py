@@ -197,8 +197,6 @@ def _train(tcfg: dict, out: Path, stop_at: int | None = None) -> dict:
     from textsynth.vae.model import VAE, count_params
     from textsynth.vae.train import run, vae_config_of
 
-    last = out / "checkpoints" / "last.pt"
-    start = torch.load(last, map_location="cpu", weights_only=False)["step"] if last.is_file() else 0
     t0 = time.perf_counter()
     result = run(tcfg, out, resume=True, stop_at=stop_at)   # resume: a killed run continues
     if stop_at is not None:
@@ -210,17 +208,19 @@ def _train(tcfg: dict, out: Path, stop_at: int | None = None) -> dict:
         n = count_params(VAE(vae_config_of(tcfg)))
     per_step = tcfg["data"]["batch_size"] * result["world"]
     images = result["step"] * per_step
-    seconds = time.perf_counter() - t0        # of this call: from ``start`` on
+    seconds = time.perf_counter() - t0        # of this call: from result["start"] on
     return {"steps": result["step"], "images": images, "train_seconds": round(seconds, 1),
-            "images_per_s": round((result["step"] - start) * per_step / seconds, 2), "parameters": n,
+            "images_per_s": round((result["step"] - result["start"]) * per_step / seconds, 2), "parameters": n,
             **{k: result[k] for k in ("peak_gpu_memory_gib", "gpu") if k in result}}
 
 
-def _evaluate(bench: Path, recon: Path, out: Path, ocr, read_text: bool) -> dict:
+def _evaluate(bench: Path, model: str, out: Path, cache: Path, ocr, read_text: bool = True) -> dict:
+    """`textsynth eval` of ``model`` (``recon:DIR`` or a checkpoint) on ``bench`` into ``out``;
+    the benches' own OCR is cached once for the whole experiment in ``cache``."""
     from textsynth.evaluation.run import evaluate
 
-    res = evaluate(str(bench), f"recon:{recon}", str(out), cache_dir=str(out.parents[2] / "eval-cache"),
-                   ocr=ocr, progress=False, read_text=read_text)
+    res = evaluate(str(bench), model, str(out), cache_dir=str(cache), ocr=ocr, progress=False,
+                   read_text=read_text)
     return {k: res[k] for k in ("overall", "by_lang", "by_size_bucket", "seconds")}
 
 
@@ -247,20 +247,20 @@ def _reconstruct(model: str, benches: dict, out: Path, snapshots: Path | None,
     return {"images": counts, "curve_steps": steps}
 
 
-def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, ocr) -> dict:
+def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, cache: Path, ocr) -> dict:
     """Bench NED at every snapshot (the final point comes from the full eval's curve subset)."""
     points = []
     for d in sorted((recon / "curve").glob("step_*")):
         point = {"step": int(d.name.split("_")[1])}
         for name, bench in curve_benches.items():
-            r = _evaluate(bench, d / name, out / d.name / name, ocr, True)
+            r = _evaluate(bench, f"recon:{d / name}", out / d.name / name, cache, ocr)
             point[f"{name}_ned"] = r["overall"].get("ned")
         points.append(point)
     if final.get("step") and not any(p["step"] == final["step"] for p in points):
         point = {"step": final["step"]}
         for name, bench in curve_benches.items():
-            point[f"{name}_ned"] = _evaluate(bench, recon / f"curve-{name}", out / "final" / name, ocr,
-                                             True)["overall"].get("ned")
+            point[f"{name}_ned"] = _evaluate(bench, f"recon:{recon / f'curve-{name}'}", out / "final" / name,
+                                             cache, ocr)["overall"].get("ned")
         points.append(point)
     shutil.rmtree(out, ignore_errors=True)
     return {"points": points}
@@ -351,15 +351,15 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         return {"out": str(out), "stopped_after": "recon"}
     for name in models:
         for b in BENCHES:
-            st.run(f"eval/{name}/{b}", _evaluate, benches / b, out / "recon" / name / b,
-                   out / "eval" / name / b, ocr, b != "general")
+            st.run(f"eval/{name}/{b}", _evaluate, benches / b, f"recon:{out / 'recon' / name / b}",
+                   out / "eval" / name / b, out / "eval-cache", ocr, b != "general")
     if plan:
         _rounds_on_bench(plan, st, out, benches / "synth", ocr)
     if curve_benches:
         for name, _, _ in runs:
             final = {"step": (st.done(f"train/{name}") or {}).get("steps")}
             st.run(f"curve/{name}", _curve, out / "recon" / name, curve_benches, final,
-                   out / "curves-work" / name, ocr)
+                   out / "curves-work" / name, out / "eval-cache", ocr)
         shutil.rmtree(out / "curves-work", ignore_errors=True)
     return report.write(cfg, out, st, runs, models)
 
@@ -391,7 +391,7 @@ def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, addr
     for r, step in enumerate(at, start=1):
         ck = loop.round_checkpoint(control if r == 1 else name, step)
         tune = out / "eval" / plan["loop"] / f"tune-r{r}"
-        st.run(f"tune/{plan['loop']}/r{r}", loop.evaluate_at, ck, out / "benches" / "tune", tune,
+        st.run(f"tune/{plan['loop']}/r{r}", _evaluate, out / "benches" / "tune", str(ck), tune,
                out / "eval-cache", ocr)
         moved = st.run(f"mix/{plan['loop']}/r{r}", loop.suggest, tune, scfg, mix,
                        out / "rounds" / f"r{r}-mix.md")
@@ -420,8 +420,8 @@ def _rounds_on_bench(plan: dict, st: Stages, out: Path, bench: Path, ocr) -> Non
     control's, which the loop shares)."""
     for i, step in enumerate(plan["at"]):
         for run_name in ([plan["control"]] if i == 0 else [plan["control"], plan["loop"]]):
-            st.run(f"rounds/{run_name}@{step}", loop.evaluate_at,
-                   loop.round_checkpoint(out / "runs" / run_name, step), bench,
+            st.run(f"rounds/{run_name}@{step}", _evaluate, bench,
+                   str(loop.round_checkpoint(out / "runs" / run_name, step)),
                    out / "eval" / run_name / f"round-{step}", out / "eval-cache", ocr)
 
 

@@ -288,6 +288,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     counts: Counter = Counter()
     phase = None
     t_last, n_last = time.perf_counter(), 0
+    start = step                              # where this call began (after a resume)
     batches = data.batches(step) if step < end else iter(())
     for step, ph, xb, src in batches:
         if ph is not phase:
@@ -355,7 +356,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     if hasattr(batches, "close"):
         batches.close()      # stops the loader processes
     final = step + 1 if history else step
-    summary = {"rank": rank, "world": world, "step": final, "history": list(history),
+    summary = {"rank": rank, "world": world, "start": start, "step": final, "history": list(history),
                "param_checksum": float(sum(p.detach().double().sum() for p in vae.parameters()))}
     if device.type == "cuda":
         summary["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
