@@ -70,7 +70,7 @@ def _cmd_render(args) -> int:
             index += 1
             bar.update(1)
     elapsed = time.perf_counter() - t0
-    summary = {**stats.as_dict(), "seconds": round(elapsed, 3),
+    summary = {**stats.as_dict(), "corpus_skips": res.corpus_skips, "seconds": round(elapsed, 3),
                "samples_per_s": round(stats.samples / elapsed, 2)}
     (out / "stats.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {stats.samples} samples to {out} ({summary['samples_per_s']} samples/s); "

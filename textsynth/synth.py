@@ -82,8 +82,11 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     fs, root = filesystem(out)
     specs = plan(job, num_samples, samples_per_shard, cfg["seed"])
     # Fail fast on bad inputs (no fonts, empty corpus) before any work starts.
-    for note in Resources(cfg).notes:
+    checked = Resources(cfg)
+    for note in checked.notes:
         print(f"warning: {note}", file=sys.stderr)
+    corpus_skips = checked.corpus_skips
+    del checked   # the driver renders nothing: don't hold fonts and corpora through the job
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
     claim_output(fs, root, out, resolved, overwrite)
@@ -121,6 +124,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     new_samples = sum(records[s.index]["samples"] for s in todo if records[s.index])
     stats = {
         **total.as_dict(),
+        "corpus_skips": corpus_skips,   # corpus lines left out at load, by reason
         "shards": len(specs), "shards_done": sum(1 for r in records.values() if r),
         "shards_failed": sorted(failed),
         # Timing fields describe the last invocation only (they differ between runs).

@@ -26,7 +26,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from textsynth.synthesis.scripts import HAN_CLASS, HAN_RE, is_han
+from textsynth.synthesis.scripts import HAN_CLASS, HAN_RE, foreign_letters, is_han
 
 __all__ = ["KINDS", "LANGS", "build_corpus", "clean_line", "split_long", "is_hanzi", "hanzi_ratio"]
 
@@ -137,10 +137,13 @@ _BOX_DRAWING_RE = re.compile("[\u2500-\u257f]")
 def _line_filter(lang: str, min_hanzi_ratio: float) -> Callable[[str], str | None]:
     """Return a function mapping a line to a drop reason, or None to keep it."""
     if lang == "zh":
-        return lambda s: "low_hanzi" if hanzi_ratio(s) < min_hanzi_ratio else None
-    if lang == "en":
-        return _en_reject
-    raise ValueError(f"unknown lang {lang!r}; expected one of {LANGS}")
+        reject = lambda s: "low_hanzi" if hanzi_ratio(s) < min_hanzi_ratio else None  # noqa: E731
+    elif lang == "en":
+        reject = _en_reject
+    else:
+        raise ValueError(f"unknown lang {lang!r}; expected one of {LANGS}")
+    # the renderer refuses letters of other scripts in this language's corpus: leave them out
+    return lambda s: reject(s) or ("unsupported_script" if foreign_letters(s, lang) else None)
 
 
 # --------------------------------------------------------------------------- decoding

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from textsynth import paths
@@ -37,6 +38,8 @@ class Resources:
         langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
         self.notes = [n for c in self.corpora.values() for n in c.notes]  # warnings for the user
+        # corpus lines left out, by reason (stats.json ``corpus_skips``)
+        self.corpus_skips = dict(sorted(sum((c.skips for c in self.corpora.values()), Counter()).items()))
         largest = max(max(size) for size in canvas_sizes(cfg))
         self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None, 2 * largest,
                                         cfg["background"]["max_image_pixels"],

@@ -1,25 +1,32 @@
 """Text for rendering: corpora, clean-up, and line breaking for English and Chinese.
 
-Line breaking works on tokens — a Latin word, a run of spaces, or a single other character —
-so one greedy algorithm wraps English at word boundaries, Chinese at any character, and
-mixed lines at both. Kinsoku rules: no line starts with closing punctuation, no line ends
-with opening punctuation.
+Line breaking works on tokens — a word of a space-separated script (Latin, Greek, Cyrillic,
+Arabic, ...; :data:`~textsynth.synthesis.scripts.WORD_CLASS`), a run of spaces, or a single
+other character — so one greedy algorithm wraps English at word boundaries, Chinese at any
+character, and mixed lines at both. Kinsoku rules: no line starts with closing punctuation,
+no line ends with opening punctuation.
+
+A corpus holds only text of the scripts its language is written in: a line with letters of
+another script (Cyrillic in an ``en`` corpus, kana in a ``zh`` one) would be labelled with
+the wrong language, so it is skipped at load and counted as ``unsupported_script``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from textsynth.synthesis.scripts import HAN_RE
+from textsynth.synthesis.scripts import (HAN_RE, LANG_SCRIPTS, WORD_CLASS, foreign_letters, has_foreign_letters,
+                                         script_names)
 
 CLOSING = set("，。、；：？！）》」』】〕〉”’…·,.;:?!)]}%")
 OPENING = set("（《「『【〔〈“‘([{")
-_TOKEN = re.compile(r"[A-Za-z0-9\u00C0-\u024F'’\-]+|\s+|.", re.S)
+_TOKEN = re.compile(f"[{WORD_CLASS}]+|\\s+|.", re.S)
 _INVISIBLE = {"Cc", "Cf", "Co", "Cs", "Cn"}
 
 
@@ -117,7 +124,8 @@ class Corpus:
     """Clean text lines of one language, sampled uniformly by line.
 
     ``notes`` holds warnings about the input worth showing the user once (the driver
-    prints them; workers load the same corpus silently).
+    prints them; workers load the same corpus silently); ``skips`` counts the lines left
+    out, by reason.
     """
 
     def __init__(self, lang: str, files: list[Path]):
@@ -127,6 +135,7 @@ class Corpus:
         self.lang, self.files = lang, [Path(f) for f in files]
         lines: list[str] = []
         self.notes: list[str] = []
+        self.skips: Counter = Counter()
         for f in self.files:
             try:
                 raw = f.read_text(encoding="utf-8")
@@ -144,8 +153,26 @@ class Corpus:
                     f"corpus file {f}: {len(long)} line(s) longer than {MAX_LINE_CHARS} characters "
                     f"cut into pieces ({len(got)} lines now); one sentence or paragraph per line "
                     f"gives more varied text")
-            lines.extend(got)
+            lines.extend(self._in_script(f, got))
         self.lines = lines
+
+    def _in_script(self, f: Path, got: list[str]) -> list[str]:
+        """The lines of file ``f`` written in this language's scripts; the others are
+        counted (``unsupported_script``) and named in a note, or, when none is left, an error."""
+        if not has_foreign_letters("\n".join(got), self.lang):   # the usual case, in one pass
+            return got
+        foreign = [foreign_letters(x, self.lang) for x in got]
+        kept = [x for x, letters in zip(got, foreign) if not letters]
+        scripts = ", ".join(script_names([ch for letters in foreign for ch in letters])[:4])
+        what = f"letters of a script that is not {LANG_SCRIPTS[self.lang]} ({scripts})"
+        if not kept:
+            raise ValueError(f"corpus file {f} has no usable lines: all {len(got)} have {what}")
+        dropped = len(got) - len(kept)
+        self.skips["unsupported_script"] += dropped
+        self.notes.append(f"corpus file {f}: {dropped} of {len(got)} lines "
+                          f"({dropped / len(got):.1%}) skipped, counted as unsupported_script: "
+                          f"they have {what}")
+        return kept
 
     def line(self, rng: np.random.Generator) -> str:
         return self.lines[int(rng.integers(len(self.lines)))]
