@@ -328,7 +328,7 @@ def add_curate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output of a different job (its shards are removed "
                         "first); without it such a dir is refused, and the same job resumes")
-    p.add_argument("--task-timeout", type=float, default=3600, metavar="S",
+    p.add_argument("--task-timeout", type=positive_seconds, default=3600, metavar="S",
                    help="cancel a partition still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
@@ -350,7 +350,7 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output of a different job (its shards are removed "
                         "first); without it such a dir is refused, and the same job resumes")
-    p.add_argument("--task-timeout", type=float, default=3600, metavar="S",
+    p.add_argument("--task-timeout", type=positive_seconds, default=3600, metavar="S",
                    help="cancel a shard still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")
     p.add_argument("--address", help="Ray address (default: $RAY_ADDRESS, else an embedded local Ray)")
@@ -374,6 +374,17 @@ def positive_int(text: str) -> int:
 def count_or_zero(text: str) -> int:
     """argparse type: an integer >= 0, for limits where 0 means 'no limit'."""
     return _int_at_least(text, 0)
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+    return value
 
 
 def add_set_arg(p: argparse.ArgumentParser,

@@ -2,14 +2,18 @@
 
 A YAML file only needs the keys it changes; :func:`load_config` deep-merges it over
 :data:`DEFAULTS` and rejects keys that don't exist (a typo must not silently fall back to
-a default) and values of the wrong type.
+a default) and values of the wrong type. NaN and infinities (YAML's ``.nan``, ``.inf``) are
+refused anywhere in a config: they pass every range check (``v < lo`` is false for NaN).
+Every key is then checked for its type and range before any work starts, and the message
+names the key. The checkers here (:func:`number`, :func:`pair`, :func:`weights`,
+:func:`choice`, :func:`strings`) serve every textsynth config.
 """
 
 from __future__ import annotations
 
-import json
-
 import copy
+import json
+import math
 import re
 from pathlib import Path
 
@@ -81,14 +85,42 @@ class ConfigError(ValueError):
     pass
 
 
+SEED_MAX = 2 ** 63 - 1   # seeds are recorded in int64 parquet columns
+
+
+def nonfinite(value, where: str) -> tuple[str, float] | None:
+    """``(key, value)`` of the first NaN or infinity in ``value`` (nested mappings and lists
+    included; ``where`` names ``value`` itself), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, value
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, v in items:
+        if bad := nonfinite(v, key):
+            return bad
+    return None
+
+
+def finite(value, key: str) -> None:
+    """No NaN or infinity anywhere in the config value ``value`` of ``key``."""
+    if bad := nonfinite(value, key):
+        raise ConfigError(f"config key '{bad[0]}' must be a finite number, got {bad[1]!r}")
+
+
 def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FORM) -> dict:
-    """``over`` deep-merged into ``base``; unknown keys and wrong types raise ConfigError."""
+    """``over`` deep-merged into ``base``; unknown keys, wrong types (by the default's type)
+    and non-finite numbers raise ConfigError."""
     out = copy.deepcopy(base)
     for key, value in over.items():
         path = f"{where}.{key}" if where else key
         if key not in base:
             raise ConfigError(f"unknown config key '{path}' (known: {', '.join(sorted(base))})")
         default = base[key]
+        finite(value, path)
         if isinstance(default, dict) and not isinstance(value, dict):
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
         if isinstance(default, dict) and path not in free_form:
@@ -100,105 +132,148 @@ def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FO
             raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
         elif isinstance(default, list) and not isinstance(value, list):
             raise ConfigError(f"config key '{path}' must be a list, got {value!r}")
+        elif isinstance(default, str) and not isinstance(value, str):
+            raise ConfigError(f"config key '{path}' must be a string (quote it in YAML), got {value!r}")
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-def _num(key: str, v, lo=None, hi=None, integer: bool = False) -> None:
-    """``v`` must be a number (an integer when asked) within [lo, hi]; else name the key."""
+def number(key: str, v, lo=None, hi=None, integer: bool = False, above: bool = False,
+           below: bool = False) -> None:
+    """``v`` must be a finite number (an integer when asked; never a bool) within [lo, hi]
+    (``above``/``below``: strictly above ``lo``/below ``hi``); else a ConfigError names the key."""
     kind = "an integer" if integer else "a number"
     if isinstance(v, bool) or not isinstance(v, int if integer else (int, float)):
         raise ConfigError(f"config key '{key}' must be {kind}, got {v!r}")
-    if (lo is not None and v < lo) or (hi is not None and v > hi):
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ConfigError(f"config key '{key}' must be a finite number, got {v!r}")
+    if (lo is not None and (v <= lo if above else v < lo)) or (hi is not None and (v >= hi if below else v > hi)):
+        rng = (f"{'(' if above else '['}{lo if lo is not None else '-inf'}, "
+               f"{hi if hi is not None else 'inf'}{')' if below else ']'}")
         raise ConfigError(f"config key '{key}' must be in {rng}, got {v!r}")
 
 
-def _pair(key: str, v, lo=None, hi=None, integer: bool = False, strict: bool = False) -> None:
+def pair(key: str, v, lo=None, hi=None, integer: bool = False, strict: bool = False) -> None:
     """``v`` must be ``[a, b]`` with a <= b (a < b when ``strict``), both within [lo, hi]."""
     if not isinstance(v, list) or len(v) != 2:
         raise ConfigError(f"config key '{key}' must be [min, max], got {v!r}")
     for i, x in enumerate(v):
-        _num(f"{key}[{i}]", x, lo, hi, integer)
+        number(f"{key}[{i}]", x, lo, hi, integer)
     if v[0] > v[1] or (strict and v[0] == v[1]):
         raise ConfigError(f"config key '{key}' must be [min, max] with min {'<' if strict else '<='} max, got {v}")
 
 
-def _weights(key: str, p, known: set[str] | None = None) -> None:
+def weights(key: str, p, known: set[str] | None = None) -> None:
+    """``p`` maps choices (strings; from ``known`` when given) to weights >= 0, some > 0."""
     if not isinstance(p, dict) or not p:
         raise ConfigError(f"config key '{key}' must map choices to weights, got {p!r}")
     for k, v in p.items():
+        if not isinstance(k, str):
+            raise ConfigError(f"{key}: choice {k!r} must be a string (quote it in YAML)")
         if known is not None and k not in known:
             raise ConfigError(f"{key}: unknown choice '{k}' (known: {', '.join(sorted(known))})")
-        _num(f"{key}.{k}", v, 0)
-    if sum(p.values()) <= 0:
-        raise ConfigError(f"{key} must give some choice a positive weight, got {p}")
+        number(f"{key}.{k}", v, 0)
+    total = sum(p.values())
+    if not 0 < total < math.inf:
+        raise ConfigError(f"{key} must give some choice a positive (finite) weight, got {p}")
+
+
+def choice(key: str, v, choices: tuple[str, ...]) -> None:
+    """``v`` must be one of ``choices``."""
+    if not isinstance(v, str) or v not in choices:
+        options = f"{', '.join(choices[:-1])} or {choices[-1]}" if len(choices) > 1 else choices[0]
+        raise ConfigError(f"{key} must be {options}, got {v!r}")
+
+
+def strings(key: str, v, nonempty: bool = False, what: str = "strings") -> None:
+    """``v`` must be a list of strings (with at least one when ``nonempty``)."""
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v) or (nonempty and not v):
+        raise ConfigError(f"config key '{key}' must be a list of {'one or more ' if nonempty else ''}"
+                          f"{what}, got {v!r}")
 
 
 def _check(cfg: dict) -> None:
     """Every value type- and range-checked before any work starts, naming the key."""
-    _num("seed", cfg["seed"], 0, integer=True)
+    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
     w, h = cfg["canvas"]["width"], cfg["canvas"]["height"]
-    _num("canvas.width", w, 16, 2048, integer=True)
-    _num("canvas.height", h, 16, 2048, integer=True)
+    number("canvas.width", w, 16, 2048, integer=True)
+    number("canvas.height", h, 16, 2048, integer=True)
     if cfg["canvas"]["sizes"]:
-        _weights("canvas.sizes", cfg["canvas"]["sizes"])
+        weights("canvas.sizes", cfg["canvas"]["sizes"])
         for key in cfg["canvas"]["sizes"]:
             m = re.fullmatch(r"(\d+)x(\d+)", str(key))
             if not m or not all(16 <= int(v) <= 2048 for v in m.groups()):
                 raise ConfigError(f"canvas.sizes: {key!r} is not WIDTHxHEIGHT with sides 16..2048")
     bg = cfg["background"]
-    if bg["mode"] not in ("photo", "plain"):
-        raise ConfigError(f"background.mode must be photo or plain, got {bg['mode']!r}")
-    _num("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
-    _num("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
-    _num("background.cache_mb", bg["cache_mb"], 1, 65536)
+    choice("background.mode", bg["mode"], ("photo", "plain"))
+    strings("background.dirs", bg["dirs"])
+    number("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
+    number("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
+    number("background.cache_mb", bg["cache_mb"], 1, 65536)
     for key in ("dirs", "exclude"):
-        if not all(isinstance(x, str) for x in cfg["fonts"][key]):
-            raise ConfigError(f"config key 'fonts.{key}' must be a list of strings, got {cfg['fonts'][key]!r}")
+        strings(f"fonts.{key}", cfg["fonts"][key])
     t = cfg["text"]
     for lang, files in t["corpora"].items():
         if lang not in ("en", "zh"):
             raise ConfigError(f"text.corpora: unknown language '{lang}' (known: en, zh)")
-        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise ConfigError(f"config key 'text.corpora.{lang}' must be a list of files, got {files!r}")
-    _weights("text.lang_probs", t["lang_probs"], {"en", "zh", "mixed"})
-    _num("text.max_text_retries", t["max_text_retries"], 0, integer=True)
+        strings(f"text.corpora.{lang}", files, what="files")
+    weights("text.lang_probs", t["lang_probs"], {"en", "zh", "mixed"})
+    number("text.max_text_retries", t["max_text_retries"], 0, 1000, integer=True)
     sz = cfg["size"]
     if not isinstance(sz["buckets"], dict) or not sz["buckets"]:
         raise ConfigError("size.buckets must map bucket names to [min_px, max_px]")
     for b, rng in sz["buckets"].items():   # character sizes are 5-20 px (the engine's range)
-        _pair(f"size.buckets.{b}", rng, 5, 20, integer=True)
+        if not isinstance(b, str):
+            raise ConfigError(f"size.buckets: bucket name {b!r} must be a string (quote it in YAML)")
+        pair(f"size.buckets.{b}", rng, 5, 20, integer=True)
     for b in sz["bucket_probs"] if isinstance(sz["bucket_probs"], dict) else []:
         if b not in sz["buckets"]:
             raise ConfigError(f"size.bucket_probs names bucket '{b}' missing from size.buckets")
-    _weights("size.bucket_probs", sz["bucket_probs"])
+    weights("size.bucket_probs", sz["bucket_probs"])
     lay = cfg["layout"]
-    _pair("layout.lines", lay["lines"], 1, 200, integer=True)
-    _pair("layout.blocks", lay["blocks"], 1, 50, integer=True)
+    pair("layout.lines", lay["lines"], 1, 200, integer=True)
+    pair("layout.blocks", lay["blocks"], 1, 50, integer=True)
     from textsynth.synthesis.layouts import TEMPLATES
 
-    _weights("layout.template_probs", lay["template_probs"], set(TEMPLATES))
-    _weights("layout.mode_probs", lay["mode_probs"], {"lines", "paragraph"})
-    _weights("layout.align_probs", lay["align_probs"], {"left", "center", "right"})
-    _pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)
-    _num("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
-    _num("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
+    weights("layout.template_probs", lay["template_probs"], set(TEMPLATES))
+    weights("layout.mode_probs", lay["mode_probs"], {"lines", "paragraph"})
+    weights("layout.align_probs", lay["align_probs"], {"left", "center", "right"})
+    pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)
+    number("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
+    number("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
     col = cfg["color"]
-    _num("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
-    _pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)
-    _num("color.tries", col["tries"], 1, integer=True)
+    number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
+    pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)
+    number("color.tries", col["tries"], 1, 1000, integer=True)
     for key in ("outline_prob", "shadow_prob", "panel_prob"):
-        _num(f"color.{key}", col[key], 0, 1)
-    out = cfg["output"]
-    if out["format"] not in ("png", "jpg", "webp"):
-        raise ConfigError(f"output.format must be png, jpg or webp, got {out['format']!r}")
-    _num("output.png_level", out["png_level"], 0, 9, integer=True)
-    if out["png_encoder"] not in ("zlib", "fpng"):
-        raise ConfigError(f"output.png_encoder must be zlib or fpng, got {out['png_encoder']!r}")
-    _num("output.jpeg_quality", out["jpeg_quality"], 1, 100, integer=True)
-    _num("output.min_yield", out["min_yield"], 0, 1)
+        number(f"color.{key}", col[key], 0, 1)
+    check_output("output", cfg["output"])
+    number("output.min_yield", cfg["output"]["min_yield"], 0, 1)
+
+
+def check_output(where: str, out: dict) -> None:
+    """The image encoding keys that synth and curate share."""
+    choice(f"{where}.format", out["format"], ("png", "jpg", "webp"))
+    number(f"{where}.png_level", out["png_level"], 0, 9, integer=True)
+    choice(f"{where}.png_encoder", out["png_encoder"], ("zlib", "fpng"))
+    number(f"{where}.jpeg_quality", out["jpeg_quality"], 1, 100, integer=True)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (``*name``): an alias can make a cyclic config, or
+    one that expands exponentially when walked ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed here",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str):
+    """``yaml.safe_load`` without aliases."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def read_yaml(path: Path) -> dict:
@@ -206,10 +281,10 @@ def read_yaml(path: Path) -> dict:
     doesn't exist here but names a config shipped with textsynth reads that one."""
     path = paths.config_path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:   # RecursionError: nested too deep
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping at top level")
@@ -217,14 +292,19 @@ def read_yaml(path: Path) -> dict:
 
 
 def read_json(path: Path, what: str):
-    """A JSON file's content, or FileNotFoundError / ValueError naming ``what`` and the file."""
+    """A JSON file's content, or FileNotFoundError / ValueError naming ``what`` and the file.
+    Strict: NaN and infinities (python's json reads ``NaN``, ``Infinity``, ``1e999``) are
+    refused, naming the key that holds one."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:       # bad UTF-8, bad JSON, nested too deep
         raise ValueError(f"{path}: not a JSON file ({e})") from None
+    if bad := nonfinite(doc, ""):
+        raise ValueError(f"{path}: {repr(bad[0]) if bad[0] else 'the value'} must be a finite number, got {bad[1]}")
+    return doc
 
 
 def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:
@@ -253,8 +333,8 @@ def parse_sets(sets: list[str] | None) -> dict:
         if not sep or not key.strip():
             raise ConfigError(f"--set needs KEY=VALUE (e.g. data.batch_size=16), got {item!r}")
         try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError as e:
+            parsed = load_yaml(value) if value.strip() else None
+        except (yaml.YAMLError, RecursionError) as e:
             raise ConfigError(f"--set {key}: value is not valid YAML: {e}") from None
         node = out
         *parents, leaf = key.strip().split(".")

@@ -34,16 +34,46 @@ TABLES = [("by_size_bucket", ("size", "bucket_probs"), "size bucket"),
           ("by_template", ("layout", "template_probs"), "layout template")]
 
 
+def _check_eval(path: Path, m) -> None:
+    """The parts of an eval's metrics.json that the rule reads, typed: a ValueError names the
+    file and the key."""
+    if not isinstance(m, dict) or not isinstance(m.get("overall"), dict):
+        raise ValueError(f"{path}: not `textsynth eval` results")
+    if "ned" not in m["overall"]:
+        raise ValueError(f"{path.parent}: no NED in these results (an eval without OCR); the mix needs NED")
+
+    def wrong(key: str, what: str, v) -> ValueError:
+        return ValueError(f"{path}: '{key}' must be {what}, got {v!r}")
+
+    def ned(key: str, v) -> None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise wrong(key, "a NED in [0, 1]", v)
+
+    ned("overall.ned", m["overall"]["ned"])
+    if not isinstance(m.get("bench"), str):
+        raise wrong("bench", "the bench's path (a string)", m.get("bench"))
+    for key in [k for k, _, _ in TABLES] + ["by_data_source"]:
+        table = m.get(key, {})
+        if not isinstance(table, dict):
+            raise wrong(key, "a mapping of groups", table)
+        for g, v in table.items():
+            if not isinstance(v, dict):
+                raise wrong(f"{key}.{g}", "a mapping with n and ned", v)
+            n = v.get("n", 0)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise wrong(f"{key}.{g}.n", "an image count (an integer >= 0)", n)
+            if v.get("ned") is not None:
+                ned(f"{key}.{g}.ned", v["ned"])
+
+
 def read_evals(dirs: list[str]) -> tuple[list[dict], str]:
     """metrics.json of each eval dir, and the bench they share (a ValueError names a dir whose
-    results are unreadable, lack NED, or come from another bench)."""
+    results are unreadable, malformed, lack NED, or come from another bench)."""
     evals, bench = [], None
     for d in dirs:
-        m = read_json(Path(d) / "metrics.json", f"eval results of {d} (run `textsynth eval` first)")
-        if not isinstance(m, dict) or "overall" not in m:
-            raise ValueError(f"{d}/metrics.json: not `textsynth eval` results")
-        if "ned" not in m["overall"]:
-            raise ValueError(f"{d}: no NED in these results (an eval without OCR); the mix needs NED")
+        path = Path(d) / "metrics.json"
+        m = read_json(path, f"eval results of {d} (run `textsynth eval` first)")
+        _check_eval(path, m)
         if bench is not None and m.get("bench") != bench:
             raise ValueError(f"{d} evaluated bench {m.get('bench')!r}, {dirs[0]} bench {bench!r}: "
                              "suggest from evals of one bench (NED across benches is not comparable)")
@@ -98,8 +128,9 @@ def suggest_weights(evals: list[dict], bench: str, cfg: dict, rate: float = 4.0,
                     floor: float = 0.05) -> tuple[dict, str]:
     """The moved weights of a checked synthesis config ``cfg`` from eval results of one bench:
     ``({section: {name: weights}}, report)`` for every table with two or more groups."""
-    if not 0 < floor < 1 or not 0 < step <= 1 or rate <= 0:
-        raise ValueError("need 0 < --floor < 1, 0 < --step <= 1 and --rate > 0")
+    if not (0 < floor < 1 and 0 < step <= 1 and 0 < rate <= 100):   # false for NaN too
+        raise ValueError(f"need 0 < --floor < 1, 0 < --step <= 1 and 0 < --rate <= 100; "
+                         f"got floor {floor}, step {step}, rate {rate}")
     moved: dict = {}
     lines = [f"# Mix suggestion from {len(evals)} eval(s) of `{bench}`", "",
              f"Rule: w' = w * exp({rate} * (mean NED - NED)), each weight moved at most {step} and kept at "

@@ -6,10 +6,11 @@ their blurred / JPEG-compressed copies).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import ConfigError, merge, read_yaml
+from textsynth.config import SEED_MAX, ConfigError, check_output, choice, merge, number, pair, read_yaml
 
 DEFAULT_CONFIG = paths.packaged_config("curate_docs.yaml")
 
@@ -75,7 +76,7 @@ DEFAULTS: dict = {
         "ngram": {"zh": 3, "en": 5},  # n per script: Han characters / everything else
         "page_threshold": 0.2,       # n-gram overlap within one page
         "category_threshold": 0.3,   # ... within one category (an --input argument)
-        "phash_max_distance": 4,     # bits of 64; visual near-duplicates
+        "phash_max_distance": 4,     # bits of 64; visual near-duplicates (-1 = off)
     },
     "output": {"format": "png", "png_level": 1, "png_encoder": "zlib", "jpeg_quality": 95,
                "reject_examples_per_reason": 8},
@@ -84,35 +85,77 @@ DEFAULTS: dict = {
 FREE_FORM = {"density.chars", "dedup.ngram"}
 
 
+# "1-5,9": 1-based page numbers and ranges; the cap keeps a typo from meaning a billion pages
+PAGE_RANGES = re.compile(r"\s*\d{1,7}(\s*-\s*\d{1,7})?\s*(,\s*\d{1,7}(\s*-\s*\d{1,7})?\s*)*")
+
+
+def _check_pages(spec: str) -> None:
+    if not spec.strip():
+        return
+    if not PAGE_RANGES.fullmatch(spec):
+        raise ConfigError(f"config key 'ingest.pdf_pages' must be page ranges like \"1-5,9\" "
+                          f"(1-based; \"\" = all pages), got {spec!r}")
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        if int(lo) < 1 or (hi and int(hi) < int(lo)):
+            raise ConfigError(f"config key 'ingest.pdf_pages': range {part.strip()!r} must be "
+                              "1-based with first <= last")
+
+
 def _check(cfg: dict) -> None:
-    if cfg["crop"]["mode"] not in ("tiles", "whole"):
-        raise ConfigError(f"crop.mode must be tiles or whole, got {cfg['crop']['mode']!r}")
-    if not cfg["crop"]["sizes"] or any(not isinstance(s, int) or not 32 <= s <= 4096
-                                       for s in cfg["crop"]["sizes"]):
-        raise ConfigError(f"crop.sizes must be integers in 32..4096, got {cfg['crop']['sizes']}")
-    if not 0 < cfg["crop"]["stride_frac"] <= 4:
-        raise ConfigError("crop.stride_frac must be in (0, 4]")
-    for lang, rng in cfg["density"]["chars"].items():
-        if not (isinstance(rng, list) and len(rng) == 2 and 0 <= rng[0] <= rng[1]):
-            raise ConfigError(f"density.chars.{lang} must be [min, max], got {rng}")
-    for lang in ("zh", "en", "mixed"):
-        if lang not in cfg["density"]["chars"]:
-            raise ConfigError(f"density.chars needs an entry for '{lang}'")
-    if set(cfg["dedup"]["ngram"]) != {"zh", "en"}:
-        raise ConfigError(f"dedup.ngram must give n for zh and en, got {cfg['dedup']['ngram']}")
-    if cfg["output"]["format"] not in ("png", "jpg", "webp"):
-        raise ConfigError(f"output.format must be png, jpg or webp, got {cfg['output']['format']!r}")
-    if cfg["output"]["png_encoder"] not in ("zlib", "fpng"):
-        raise ConfigError(f"output.png_encoder must be zlib or fpng, got {cfg['output']['png_encoder']!r}")
-    if cfg["ocr"]["device"] not in ("cpu", "cuda"):
-        raise ConfigError(f"ocr.device must be cpu or cuda, got {cfg['ocr']['device']!r}")
-    if cfg["clarity"]["after_detection"] and not cfg["ocr"]["detect_first"]:
+    """Every value type- and range-checked before any work starts, naming the key."""
+    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
+    ing = cfg["ingest"]
+    number("ingest.pdf_dpi", ing["pdf_dpi"], 1, 1200)
+    _check_pages(ing["pdf_pages"])
+    for key in ("max_pages_per_file", "min_page_text_chars"):
+        number(f"ingest.{key}", ing[key], 0, integer=True)
+    for key in ("max_image_pixels", "files_per_partition", "url_max_bytes"):
+        number(f"ingest.{key}", ing[key], 1, integer=True)
+    number("ingest.html_width", ing["html_width"], 64, 8192, integer=True)
+    number("ingest.html_max_height", ing["html_max_height"], 64, 65536, integer=True)
+    for key in ("html_timeout_s", "url_timeout_s"):
+        number(f"ingest.{key}", ing[key], 0, 3600, above=True)
+    crop = cfg["crop"]
+    choice("crop.mode", crop["mode"], ("tiles", "whole"))
+    if not isinstance(crop["sizes"], list) or not crop["sizes"]:
+        raise ConfigError(f"config key 'crop.sizes' must list one or more crop sides, got {crop['sizes']!r}")
+    for i, side in enumerate(crop["sizes"]):
+        number(f"crop.sizes[{i}]", side, 32, 4096, integer=True)
+    number("crop.stride_frac", crop["stride_frac"], 0, 4, above=True)
+    number("crop.whole_max_side", crop["whole_max_side"], 32, 16384, integer=True)
+    number("crop.min_ink_frac", crop["min_ink_frac"], 0, 1)
+    cl = cfg["clarity"]
+    for key in ("min_sharpness", "min_laplacian_var", "min_tenengrad"):
+        number(f"clarity.{key}", cl[key], 0)
+    number("clarity.max_blockiness", cl["max_blockiness"], 0, above=True)
+    ocr = cfg["ocr"]
+    number("ocr.min_score", ocr["min_score"], 0, 1)
+    choice("ocr.device", ocr["device"], ("cpu", "cuda"))
+    if cl["after_detection"] and not ocr["detect_first"]:
         raise ConfigError("clarity.after_detection needs ocr.detect_first: true")
-    m = cfg["ocr"]["det_margins"]
-    if not (isinstance(m, list) and len(m) == 2 and 0 < m[0] <= 1 <= m[1]):
+    m = ocr["det_margins"]
+    pair("ocr.det_margins", m, 0)
+    if not 0 < m[0] <= 1 <= m[1]:
         raise ConfigError(f"ocr.det_margins must be [low <= 1, high >= 1], got {m}")
-    if cfg["ingest"]["files_per_partition"] < 1:
-        raise ConfigError("ingest.files_per_partition must be >= 1")
+    den = cfg["density"]
+    if set(den["chars"]) != {"zh", "en", "mixed"}:
+        raise ConfigError(f"density.chars needs an entry for each of zh, en and mixed (and no other), "
+                          f"got {sorted(den['chars'], key=str)}")
+    for lang, rng in den["chars"].items():
+        pair(f"density.chars.{lang}", rng, 0)
+    pair("density.per_mpx", den["per_mpx"], 0)
+    dd = cfg["dedup"]
+    if set(dd["ngram"]) != {"zh", "en"}:
+        raise ConfigError(f"dedup.ngram must give n for zh and en, got {dd['ngram']}")
+    for lang, n in dd["ngram"].items():
+        number(f"dedup.ngram.{lang}", n, 1, 64, integer=True)
+    for key in ("page_threshold", "category_threshold"):
+        number(f"dedup.{key}", dd[key], 0, 1)
+    number("dedup.phash_max_distance", dd["phash_max_distance"], -1, 64, integer=True)
+    check_output("output", cfg["output"])
+    number("output.reject_examples_per_reason", cfg["output"]["reject_examples_per_reason"], 0, 10000,
+           integer=True)
 
 
 def load_curate_config(path: str | Path | None = None, **overrides) -> dict:

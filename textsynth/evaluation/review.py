@@ -49,6 +49,9 @@ def load_decisions(path: str | Path) -> dict:
     for key, value in doc["decisions"].items():
         if value not in DECISIONS:
             raise ValueError(f"{path}: decision {value!r} for {key!r} is not one of {', '.join(DECISIONS)}")
+    for key in ("bench_id", "dataset", "saved_at"):     # copied into the pruned bench's records
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise ValueError(f"{path}: '{key}' must be a string, got {doc[key]!r}")
     return doc
 
 
@@ -83,6 +86,8 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
         log(f"warning: {decisions} names no bench_id; checked by sample keys only")
     stats_path = bench / "stats.json"
     stats = read_json(stats_path, "bench stats") if stats_path.is_file() else {}
+    if not isinstance(stats, dict):
+        raise ValueError(f"{stats_path}: not a bench's stats.json (expected a JSON object)")
     # Written next to ``out`` and renamed into place: a failure leaves no half-written bench.
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)

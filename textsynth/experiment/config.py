@@ -15,7 +15,7 @@ import copy
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import ConfigError, merge, read_yaml
+from textsynth.config import SEED_MAX, ConfigError, merge, number, read_yaml, strings
 
 DEFAULT_CONFIG = paths.packaged_config("ablation_cpu.yaml")
 
@@ -105,8 +105,7 @@ def loop_plan(cfg: dict) -> dict | None:
     r = cfg["rounds"]
     if not r["count"]:
         return None
-    with_synth = [a for a, spec in cfg["arms"].items()
-                  if any("synth" in (st.get("mix") or {}) for st in spec["stages"] if isinstance(st, dict))]
+    with_synth = [a for a, spec in cfg["arms"].items() if "synth" in _mixed_sources(spec)]
     arm = r["arm"] or (with_synth[-1] if with_synth else "")
     if arm not in with_synth:
         raise ConfigError(f"rounds.arm {arm!r}: the loop steers the synthetic source, so it needs an "
@@ -124,6 +123,11 @@ def loop_plan(cfg: dict) -> dict | None:
     return {"arm": arm, "control": arm, "loop": loop, "at": at, "end": end}
 
 
+def _mixed_sources(spec: dict) -> set:
+    """The sources an arm's stages mix."""
+    return {s for st in spec["stages"] for s in st["mix"]}
+
+
 def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
     """The full trainer config of one run: the shared ``train`` block, the arm's stages and
     general share, the experiment's data sources, checked by the trainer's own rules."""
@@ -136,7 +140,7 @@ def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
     d["stages"] = copy.deepcopy(spec["stages"])
     if "general_share" in spec:
         d["general_share"] = spec["general_share"]
-    used = {s for st in spec["stages"] for s in st.get("mix", {})}
+    used = _mixed_sources(spec)
     d["sources"] = {k: v for k, v in sources.items() if k in used}
     try:
         return checked(t)
@@ -144,10 +148,61 @@ def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
         raise ConfigError(f"arm '{arm}': {e}") from None
 
 
+def _check_values(cfg: dict) -> None:
+    """The plain keys' types and ranges; the synth and curate configs with their overrides
+    (as the experiment's jobs will load them)."""
+    from textsynth.config import load_config
+    from textsynth.curation.config import load_curate_config
+
+    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
+    for key in ("photos", "documents"):
+        strings(f"inputs.{key}", cfg["inputs"][key], nonempty=True)
+    for lang, files in cfg["inputs"]["corpora"].items():
+        if lang not in ("en", "zh"):
+            raise ConfigError(f"inputs.corpora: unknown language {lang!r} (known: en, zh)")
+        strings(f"inputs.corpora.{lang}", files, what="files")
+    sp = cfg["split"]
+    number("split.bench_fraction", sp["bench_fraction"], 0, 1, above=True, below=True)
+    number("split.tune_fraction", sp["tune_fraction"], 0, 1, below=True)
+    strings("split.bench_documents", sp["bench_documents"])
+    for key in ("num_samples", "samples_per_shard"):
+        number(f"synth.{key}", cfg["synth"][key], 1, integer=True)
+    b = cfg["bench"]
+    for key in ("max_pages", "max_candidates", "min_block_chars"):
+        number(f"bench.doc.{key}", b["doc"][key], 0, integer=True)
+    number("bench.synth.num_samples", b["synth"]["num_samples"], 1, integer=True)
+    number("bench.general.crops_per_photo", b["general"]["crops_per_photo"], 1, 1000, integer=True)
+    number("bench.general.side", b["general"]["side"], 16, 8192, integer=True)
+    ev = cfg["eval"]
+    strings("eval.references", ev["references"])
+    number("eval.curve_every", ev["curve_every"], 0, integer=True)
+    for key in ("curve_images", "grid_images"):
+        number(f"eval.{key}", ev[key], 1, 1000, integer=True)
+    r = cfg["rounds"]
+    number("rounds.count", r["count"], 0, 100, integer=True)
+    for i, step in enumerate(r["at"]):
+        number(f"rounds.at[{i}]", step, 0, integer=True)
+    number("rounds.tune_samples", r["tune_samples"], 1, integer=True)
+    number("rounds.mix.rate", r["mix"]["rate"], 0, 100, above=True)
+    number("rounds.mix.step", r["mix"]["step"], 0, 1, above=True)
+    number("rounds.mix.floor", r["mix"]["floor"], 0, 1, above=True, below=True)
+    number("quick.max_steps", cfg["quick"]["max_steps"], 0, integer=True)
+    for where, job in (("synth", cfg["synth"]), ("bench.synth", cfg["bench"]["synth"])):
+        try:
+            load_config(paths.config_path(cfg["synth"]["config"]), **job["set"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}.set over synth.config: {e}") from None
+    try:
+        load_curate_config(paths.config_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
+    except ConfigError as e:
+        raise ConfigError(f"curate.set over curate.config: {e}") from None
+
+
 def _check(cfg: dict) -> None:
+    _check_values(cfg)
     if not isinstance(cfg["arms"], dict) or not cfg["arms"]:
         raise ConfigError("arms must name at least one arm: {NAME: {stages: [...]}}")
-    if not isinstance(cfg["train"], dict):
+    if not isinstance(cfg["train"], dict) or not isinstance(cfg["train"].get("data", {}), dict):
         raise ConfigError("train must be a trainer config mapping (see textsynth/vae/config.py)")
     for banned in ("sources", "stages", "general_share"):
         if banned in cfg["train"].get("data", {}):
@@ -169,17 +224,20 @@ def _check(cfg: dict) -> None:
                 raise ConfigError(f"config key 'arms.{name}.{k}' has the wrong type: {v!r}")
         if not spec.get("stages"):
             raise ConfigError(f"arms.{name}.stages must list at least one stage")
+        for i, st in enumerate(spec["stages"]):   # the trainer checks the rest of a stage
+            if not isinstance(st, dict) or not isinstance(st.get("mix"), dict):
+                raise ConfigError(f"arms.{name}.stages[{i}] must be a mapping with a mix "
+                                  f"{{SOURCE: weight}}, got {st!r}")
         seeds = spec.setdefault("seeds", [cfg["seed"]])
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds) \
-                or len(set(seeds)) != len(seeds):
-            raise ConfigError(f"arms.{name}.seeds must be distinct integers, got {seeds}")
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SEED_MAX
+                            for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ConfigError(f"arms.{name}.seeds must be distinct integers in [0, 2^63), got {seeds}")
     # Every arm's trainer config must be valid, and the budget must be the same for all.
     placeholder = {"general": {"paths": ["."], "role": "general"}, "doc": {"paths": ["."]},
                    "synth": {"paths": ["."]}}
     budgets, schedules = {}, {}
     for name, spec in cfg["arms"].items():
-        unknown = {s for st in spec["stages"] if isinstance(st, dict) for s in st.get("mix", {})} \
-            - set(placeholder)
+        unknown = _mixed_sources(spec) - set(placeholder)
         if unknown:
             raise ConfigError(f"arms.{name}: unknown sources {sorted(unknown)} (the experiment "
                               "provides general, doc and synth)")
@@ -203,25 +261,10 @@ def _check(cfg: dict) -> None:
                                   f"arm '{first}' at {res_at(schedules[first], step)} px; arms must "
                                   "share the image budget")
     frac, tune = cfg["split"]["bench_fraction"], cfg["split"]["tune_fraction"]
-    if not 0 < frac < 1:
-        raise ConfigError(f"split.bench_fraction must be in (0, 1), got {frac}")
-    r = cfg["rounds"]
-    if not isinstance(r["count"], int) or r["count"] < 0:
-        raise ConfigError(f"rounds.count must be an integer >= 0, got {r['count']!r}")
-    if r["count"] and not (0 < tune and frac + tune < 1):
+    if cfg["rounds"]["count"] and not (0 < tune and frac + tune < 1):
         raise ConfigError(f"split.tune_fraction must be > 0 with rounds, and bench_fraction + "
                           f"tune_fraction < 1; got {frac} + {tune}")
-    if r["tune_samples"] < 1:
-        raise ConfigError("rounds.tune_samples must be >= 1")
-    m = r["mix"]
-    if not (0 < m["floor"] < 1 and 0 < m["step"] <= 1 and m["rate"] > 0):
-        raise ConfigError(f"rounds.mix: need 0 < floor < 1, 0 < step <= 1, rate > 0; got {m}")
     loop_plan(cfg)
-    for key in ("num_samples", "samples_per_shard"):
-        if cfg["synth"][key] < 1:
-            raise ConfigError(f"synth.{key} must be >= 1")
-    if cfg["bench"]["synth"]["num_samples"] < 1 or cfg["bench"]["general"]["crops_per_photo"] < 1:
-        raise ConfigError("bench.synth.num_samples and bench.general.crops_per_photo must be >= 1")
     for spec in cfg["eval"]["references"]:
         from textsynth.evaluation.references import load
 
@@ -240,6 +283,7 @@ def load_experiment_config(path: str | Path | None = None, quick: bool = False,
     if quick:
         q = cfg["quick"]
         cfg = merge(cfg, q["set"], free_form=FREE_FORM)
+        _check(cfg)           # the step counts that --quick scales must be numbers first
         t = cfg["train"].setdefault("train", {})
         steps = q["max_steps"] or max(1, int(t.get("max_steps", 100000)) // 10)
         _scale_steps(cfg, steps)

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from textsynth import paths
+from textsynth.config import read_json
 from textsynth.experiment import loop
 from textsynth.experiment.config import arm_runs, loop_plan, trainer_config
 from textsynth.experiment.splits import check_no_overlap, make_splits
@@ -60,7 +61,12 @@ class Stages:
 
     def done(self, name: str) -> dict | None:
         p = self.path(name)
-        return json.loads(p.read_text()) if p.is_file() else None
+        if not p.is_file():
+            return None
+        got = read_json(p, "stage result")
+        if not isinstance(got, dict):
+            raise ValueError(f"{p}: not a stage result (a JSON object); delete it to rerun the stage")
+        return got
 
     def run(self, name: str, fn, *args, **kwargs) -> dict:
         got = self.done(name)

@@ -12,10 +12,12 @@ A source path is a job output dir (``OUT/shards/*.tar``), a dir of ``.tar`` shar
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import ConfigError, merge, parse_sets, read_yaml  # noqa: F401 (parse_sets re-exported)
+from textsynth.config import (SEED_MAX, ConfigError, choice, merge, number, pair, parse_sets,  # noqa: F401 (parse_sets re-exported)
+                              read_yaml, strings)
 
 DEFAULTS: dict = {
     "seed": 0,
@@ -88,14 +90,15 @@ def _check_source(name: str, src) -> dict:
         if k not in SOURCE_KEYS:
             raise ConfigError(f"unknown config key '{where}.{k}' (known: {', '.join(SOURCE_KEYS)})")
         if not isinstance(v, SOURCE_KEYS[k]):
-            raise ConfigError(f"config key '{where}.{k}' must be a {SOURCE_KEYS[k].__name__}, got {v!r}")
+            raise ConfigError(f"config key '{where}.{k}' must be of type {SOURCE_KEYS[k].__name__}, got {v!r}")
     if not src.get("paths"):
         raise ConfigError(f"{where}.paths must list at least one path")
+    strings(f"{where}.paths", src["paths"], nonempty=True)
     role = src.get("role", "general" if name == "general" else "text")
-    if role not in ("general", "text"):
-        raise ConfigError(f"{where}.role must be general or text, got {role!r}")
+    choice(f"{where}.role", role, ("general", "text"))
     scale = src.get("crop_scale", [1.0, 4.0] if role == "general" else [1.0, 1.0])
-    if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+    pair(f"{where}.crop_scale", scale, 0, 64)
+    if scale[0] <= 0:
         raise ConfigError(f"{where}.crop_scale must be [lo, hi] with 0 < lo <= hi, got {scale}")
     return {"paths": [str(p) for p in src["paths"]], "role": role,
             "crop_scale": [float(s) for s in scale]}
@@ -111,28 +114,31 @@ def _check_stage(i: int, st, sources: dict) -> dict:
         if k == "resolution" and v is None:
             continue                # null = data.resolution (as the run's config.yaml writes it)
         if not isinstance(v, STAGE_KEYS[k]) or isinstance(v, bool):
-            raise ConfigError(f"config key '{where}.{k}' must be a {STAGE_KEYS[k].__name__}, got {v!r}")
+            raise ConfigError(f"config key '{where}.{k}' must be of type {STAGE_KEYS[k].__name__}, got {v!r}")
     for k in ("start", "mix"):
         if k not in st:
             raise ConfigError(f"{where}.{k} is required")
+    number(f"{where}.start", st["start"], 0, integer=True)
+    if st.get("resolution") is not None:
+        number(f"{where}.resolution", st["resolution"], 8, 8192, integer=True)
     mix = st["mix"]
     for s, p in mix.items():
         if s not in sources:
             raise ConfigError(f"{where}.mix names source '{s}' missing from data.sources "
                               f"(known: {', '.join(sources) or 'none'})")
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0:
-            raise ConfigError(f"{where}.mix.{s} must be a non-negative number, got {p!r}")
-    if sum(mix.values()) <= 0:
+        number(f"{where}.mix.{s}", p, 0)
+    if not 0 < sum(mix.values()) < math.inf:
         raise ConfigError(f"{where}.mix must give some source a positive probability")
     phases = []
     for j, ph in enumerate(st.get("size_buckets", [])):
         w = f"{where}.size_buckets[{j}]"
         if not isinstance(ph, dict) or set(ph) - {"start", "buckets"} or "buckets" not in ph:
             raise ConfigError(f"{w} must be {{start: STEP, buckets: [..]}}, got {ph!r}")
-        bad = [b for b in ph["buckets"] if b not in BUCKETS]
-        if bad or not ph["buckets"]:
+        if not isinstance(ph["buckets"], list) or not ph["buckets"] or any(b not in BUCKETS for b in ph["buckets"]):
             raise ConfigError(f"{w}.buckets must be a non-empty subset of {list(BUCKETS)}, got {ph['buckets']}")
-        phases.append({"start": int(ph.get("start", st["start"])), "buckets": list(ph["buckets"])})
+        number(f"{w}.start", ph.get("start", st["start"]), 0, integer=True)
+        phases.append({"start": ph.get("start", st["start"]), "buckets": list(ph["buckets"])})
+    strings(f"{where}.bucket_sources", st.get("bucket_sources", []))
     for s in st.get("bucket_sources", []):
         if s not in sources:
             raise ConfigError(f"{where}.bucket_sources names unknown source '{s}'")
@@ -141,33 +147,71 @@ def _check_stage(i: int, st, sources: dict) -> dict:
             "resolution": st.get("resolution")}
 
 
-def _check(cfg: dict) -> None:
-    from textsynth.vae.model import model_config
+def _check_model(m: dict) -> None:
+    """Types and sizes of the preset overrides (the preset's own rules follow in model_config)."""
+    for key in ("latent_channels", "d_enc", "d_dec"):
+        if m[key] is not None:
+            number(f"model.{key}", m[key], 1, 4096, integer=True)
+    for key in ("enc_mult", "dec_mult", "enc_blocks", "dec_blocks"):
+        v = m[key]
+        if v is None:
+            continue
+        if not isinstance(v, list) or not 1 <= len(v) <= 8:
+            raise ConfigError(f"config key 'model.{key}' must be a list of 1 to 8 integers (one per level), got {v!r}")
+        for i, x in enumerate(v):
+            number(f"model.{key}[{i}]", x, 1, 64, integer=True)
 
+
+def _check(cfg: dict) -> None:
+    """Every value type- and range-checked before any work starts, naming the key."""
+    from textsynth.vae.model import PRESETS, model_config
+
+    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
     m = cfg["model"]
+    if m["name"] not in PRESETS:
+        raise ConfigError(f"config key 'model.name': unknown model {m['name']!r} (known: {', '.join(PRESETS)})")
+    _check_model(m)
     try:
         model_config(m["name"], **{k: v for k, v in m.items() if k != "name"})
     except ValueError as e:
         raise ConfigError(f"model: {e}") from None
     t, d, lo = cfg["train"], cfg["data"], cfg["loss"]
     for key in ("max_steps", "log_every", "sample_every", "ckpt_every", "snapshot_every", "workers"):
-        if not isinstance(t[key], int) or t[key] < (0 if key in ("sample_every", "snapshot_every") else 1):
-            raise ConfigError(f"config key 'train.{key}' must be a positive integer, got {t[key]!r}")
-    if t["warmup_steps"] < 0 or t["lr"] <= 0 or t["min_lr"] < 0:
-        raise ConfigError("train.lr must be > 0, train.min_lr and train.warmup_steps >= 0")
-    if not 0 <= t["ema"] < 1:
-        raise ConfigError(f"train.ema must be in [0, 1), got {t['ema']}")
-    for key in ("m_cos", "m_dist", "margin_steps"):
-        v = lo["align"][key]
+        number(f"train.{key}", t[key], 0 if key in ("sample_every", "snapshot_every") else 1, integer=True)
+    number("train.warmup_steps", t["warmup_steps"], 0, integer=True)
+    number("train.lr", t["lr"], 0, 1, above=True)
+    number("train.min_lr", t["min_lr"], 0, 1)
+    number("train.weight_decay", t["weight_decay"], 0, 1)
+    if not isinstance(t["betas"], list) or len(t["betas"]) != 2:
+        raise ConfigError(f"config key 'train.betas' must be [beta1, beta2], got {t['betas']!r}")
+    for i, beta in enumerate(t["betas"]):
+        number(f"train.betas[{i}]", beta, 0, 1, below=True)
+    number("train.grad_clip", t["grad_clip"], 0, above=True)
+    number("train.ema", t["ema"], 0, 1, below=True)
+    number("train.keep_checkpoints", t["keep_checkpoints"], 1, integer=True)
+    number("train.cpu_threads", t["cpu_threads"], 0, 1024, integer=True)
+    number("loss.l1", lo["l1"], 0)
+    number("loss.lpips.weight", lo["lpips"]["weight"], 0)
+    a = lo["align"]
+    number("loss.align.weight", a["weight"], 0)
+    number("loss.align.layer", a["layer"], 1, 1000, integer=True)
+    number("loss.align.resolution", a["resolution"], 14, 4096, integer=True)
+    for key in ("m_cos", "m_dist"):         # cosine margins: cos lies in [-1, 1]
+        v = a[key]
         if not isinstance(v, list) or len(v) != 2:
             raise ConfigError(f"loss.align.{key} must be [start, end], got {v!r}")
-    if lo["align"]["margin_shape"] not in ("cosine", "linear"):
-        raise ConfigError("loss.align.margin_shape must be cosine or linear")
-    if d["resume"] not in ("exact", "reseed"):
-        raise ConfigError(f"data.resume must be exact or reseed, got {d['resume']!r}")
-    gs = d["general_share"]
-    if gs is not None and (isinstance(gs, bool) or not isinstance(gs, (int, float)) or not 0 <= gs <= 1):
-        raise ConfigError(f"data.general_share must be in [0, 1] or null, got {d['general_share']}")
+        for i, x in enumerate(v):
+            number(f"loss.align.{key}[{i}]", x, 0, 2)
+    pair("loss.align.margin_steps", a["margin_steps"], 0, integer=True)
+    choice("loss.align.margin_shape", a["margin_shape"], ("cosine", "linear"))
+    number("loss.align.max_positions", a["max_positions"], 0, integer=True)
+    number("data.resolution", d["resolution"], 8, 8192, integer=True)
+    number("data.batch_size", d["batch_size"], 1, 65536, integer=True)
+    number("data.num_workers", d["num_workers"], 0, 256, integer=True)
+    number("data.shuffle_buffer", d["shuffle_buffer"], 0, 10_000_000, integer=True)
+    choice("data.resume", d["resume"], ("exact", "reseed"))
+    if d["general_share"] is not None:
+        number("data.general_share", d["general_share"], 0, 1)
     if not isinstance(d["sources"], dict) or not d["sources"]:
         raise ConfigError("data.sources must name at least one source: {name: {paths: [...]}}")
     d["sources"] = {k: _check_source(k, v) for k, v in d["sources"].items()}
