@@ -184,7 +184,8 @@ def test_web_page_is_screenshotted_in_chromium_and_cropped(tmp_path):
     whole = list(ingest.crops(page, {**cfg["crop"], "mode": "whole", "whole_max_side": 512},
                               np.random.default_rng(0)))
     assert len(whole) == 1 and max(whole[0][0].shape[:2]) == 512
-    (bad,) = list(ingest.pages(ingest.Source("http://127.0.0.1:9/nothing", "url", "web"), cfg["ingest"]))
+    loopback_ok = {**cfg["ingest"], "allow_private_addresses": True}  # else refused: test_security_web
+    (bad,) = list(ingest.pages(ingest.Source("http://127.0.0.1:9/nothing", "url", "web"), loopback_ok))
     assert isinstance(bad, ingest.Reject) and bad.reason == "unreadable_web_page"
 
 

@@ -50,16 +50,16 @@ def fontconfig_env() -> dict[str, str]:
 
 
 @contextmanager
-def chromium():
+def chromium(extra_args: tuple[str, ...] = ()):
     """A headless Chromium browser, closed on exit. Playwright's launch() gives it a fresh
-    temporary profile (a fresh --user-data-dir)."""
+    temporary profile (a fresh --user-data-dir); ``extra_args`` add to CHROMIUM_FLAGS."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
         raise BrowserUnavailable("web pages need Playwright: pip install 'textsynth[web]'") from e
     exe = chromium_path()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS,
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=[*CHROMIUM_FLAGS, *extra_args],
                                      env=fontconfig_env())
         try:
             yield browser

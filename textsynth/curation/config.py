@@ -6,6 +6,7 @@ their blurred / JPEG-compressed copies).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -34,7 +35,12 @@ DEFAULTS: dict = {
                                      # "" or missing = the shard's folder
         "table_image_column": "",    # parquet: the image bytes column ("" = image, jpg, png, ...)
         "table_url_column": "",      # parquet: or a column of image URLs ("" = url, image_url)
-        "url_timeout_s": 10,         # per image URL
+        "url_timeout_s": 10,         # total per image URL (connects, redirects, headers, body);
+                                     # past it the URL is a url_timeout reject
+        "allow_private_addresses": False,  # web pages and URLs may reach loopback, link-local
+                                     # and private addresses (textsynth.netpolicy): only for
+                                     # trusted inputs, e.g. an intranet or a local test server
+        "allow_networks": [],        # or just these private networks, as CIDRs ("10.1.0.0/16")
         "url_max_bytes": 20_000_000,  # larger downloads are url_too_large rejects
     },
     "crop": {
@@ -102,6 +108,15 @@ def _check_pages(spec: str) -> None:
                               "1-based with first <= last")
 
 
+def _check_networks(nets: list) -> None:
+    for i, net in enumerate(nets):
+        try:
+            ipaddress.ip_network(net if isinstance(net, str) else None)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key 'ingest.allow_networks[{i}]' must be a network like "
+                              f"\"10.1.0.0/16\" (host bits zero), got {net!r}") from None
+
+
 def _check(cfg: dict) -> None:
     """Every value type- and range-checked before any work starts, naming the key."""
     number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
@@ -116,6 +131,7 @@ def _check(cfg: dict) -> None:
     number("ingest.html_max_height", ing["html_max_height"], 64, 65536, integer=True)
     for key in ("html_timeout_s", "url_timeout_s"):
         number(f"ingest.{key}", ing[key], 0, 3600, above=True)
+    _check_networks(ing["allow_networks"])
     crop = cfg["crop"]
     choice("crop.mode", crop["mode"], ("tiles", "whole"))
     if not isinstance(crop["sizes"], list) or not crop["sizes"]:

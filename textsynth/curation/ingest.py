@@ -187,19 +187,38 @@ def image_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
 
 
 def web_pages(url: str, cfg: dict) -> Iterator[Page | Reject]:
+    """A web page screenshotted under the network policy (textsynth.netpolicy). The requests
+    it refused are one ``web_requests_blocked`` reject beside the page (which is captured
+    without them); that reject's origin counts them as ``blocked_requests``."""
     from textsynth.curation.webshot import WebShotError, capture
+    from textsynth.netpolicy import Policy, Refused, check_url
 
     target = url if url.startswith(("http://", "https://")) else Path(url).resolve().as_uri()
     origin = {"file": url, "page": None, "viewport_width": cfg["html_width"]}
+    policy = Policy.from_config(cfg)
     try:
-        png = capture(target, cfg["html_width"], cfg["html_max_height"], cfg["html_timeout_s"])
-        yield Page(load_image(png, cfg["max_image_pixels"]), origin)
+        check_url(target, policy, own_file=target)
+        png, blocked = capture(target, cfg["html_width"], cfg["html_max_height"], cfg["html_timeout_s"],
+                               policy)
+        page = Page(load_image(png, cfg["max_image_pixels"]), origin)
+    except Refused as e:
+        yield Reject("url_refused", f"{url[:200]}: {e}", origin)
+        return
     except WebShotError as e:
         yield Reject(e.reason, e.detail, origin)
+        return
     except Reject as r:
         yield Reject(r.reason, r.detail, origin)
+        return
     except Exception as e:
         yield Reject("unreadable_web_page", f"{type(e).__name__}: {str(e).splitlines()[0]}", origin)
+        return
+    if blocked:
+        shown = "; ".join(blocked[:20]) + (f"; and {len(blocked) - 20} more" if len(blocked) > 20 else "")
+        yield Reject("web_requests_blocked", f"{len(blocked)} request(s) refused by the network policy "
+                     f"(the page was captured without them): {shown}",
+                     {**origin, "blocked_requests": len(blocked)})
+    yield page
 
 
 def _field(meta: dict | None, path: str):
@@ -245,18 +264,24 @@ def shard_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
 
 
 def fetch_url(url: str, cfg: dict) -> bytes:
-    """An image by URL, within ``url_timeout_s`` and ``url_max_bytes``."""
-    import urllib.request
+    """An image by URL under the network policy (textsynth.netpolicy: every redirect hop and
+    the address connected to are checked), within ``url_timeout_s`` in total and
+    ``url_max_bytes``."""
+    from textsynth.netpolicy import Policy, Refused, TimedOut, fetch
 
-    if not url.startswith(("http://", "https://")):
-        raise Reject("bad_url", f"{url[:200]!r} is not an http(s) URL")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise Reject("bad_url", f"{str(url)[:200]!r} is not an http(s) URL")
     try:
-        with urllib.request.urlopen(url, timeout=cfg["url_timeout_s"]) as r:
-            data = r.read(cfg["url_max_bytes"] + 1)
+        data = fetch(url, Policy.from_config(cfg), cfg["url_timeout_s"], cfg["url_max_bytes"] + 1)
+    except Refused as e:
+        raise Reject("url_refused", f"{url[:200]}: {e}") from None
+    except TimedOut:
+        raise Reject("url_timeout", f"{url[:200]}: not fetched within ingest.url_timeout_s = "
+                     f"{cfg['url_timeout_s']:g} s") from None
     except Exception as e:
-        raise Reject("unreadable_url", f"{type(e).__name__}: {e}") from None
+        raise Reject("unreadable_url", f"{url[:200]}: {type(e).__name__}: {e}") from None
     if len(data) > cfg["url_max_bytes"]:
-        raise Reject("url_too_large", f"over {cfg['url_max_bytes']} bytes")
+        raise Reject("url_too_large", f"{url[:200]}: over {cfg['url_max_bytes']} bytes")
     return data
 
 
