@@ -80,7 +80,7 @@ def _load(spec: str) -> Reconstructor:
             raise ValueError(f"jpeg quality must be 1..100, got {q}")
         return jpeg(q)
     path = Path(spec)
-    if path.is_file():
+    if path.is_file() or path.suffix == ".pt":   # a missing .pt: the checkpoint reader says so
         from textsynth.vae import load_reconstructor
 
         return load_reconstructor(path)

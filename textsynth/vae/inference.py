@@ -4,11 +4,13 @@
 from an (H, W, 3) uint8 RGB image to its reconstruction, same shape and dtype. The image is
 padded (edge replication) to a multiple of f and the result cropped back. It runs on CUDA
 (bf16 autocast) when available, else on CPU in float32. Both ``out/vae.pt`` (weights only,
-EMA weights when training kept an EMA) and full checkpoints (``checkpoints/*.pt``) load.
+EMA weights when training kept an EMA) and full checkpoints (``checkpoints/*.pt``) load,
+through ``checkpoint.load_checkpoint`` (weights_only: a crafted file runs no code).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,21 +18,46 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textsynth.vae.checkpoint import CheckpointError, load_checkpoint
 from textsynth.vae.model import VAE, VAEConfig
 
 
 def load_vae(path: str | Path, device: str | torch.device | None = None, use_ema: bool = True) -> VAE:
-    """The VAE stored in a checkpoint or weights file, in eval mode on ``device``."""
+    """The VAE stored in a checkpoint or weights file, in eval mode on ``device``; a file that
+    is not one raises CheckpointError (see textsynth.vae.checkpoint: nothing in it runs)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or state.get("format", "").split("-")[:2] != ["textsynth", "vae"]:
-        raise ValueError(f"{path} is not a textsynth VAE checkpoint (written by `textsynth train`)")
-    mc = state["model_config"]
-    cfg = VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in mc.items()})
-    vae = VAE(cfg)
+    state = load_checkpoint(path)
     weights = state["ema"] if use_ema and state.get("ema") is not None else state["model"]
-    vae.load_state_dict(weights)
-    return vae.to(device).eval()
+    return build_vae(Path(path), state["model_config"], weights).to(device).eval()
+
+
+def build_vae(path: Path, mc: dict, weights: dict) -> VAE:
+    """The VAE that ``mc`` describes, holding ``weights``. Built on the meta device and then
+    given the loaded tensors, so a model_config claiming a huge model allocates nothing the
+    file does not hold; one claiming more levels and blocks than it has tensors (each has
+    several) is refused unbuilt, so building takes time in proportion to the file too."""
+    fields = {f.name for f in dataclasses.fields(VAEConfig)}
+    if not set(mc) <= fields or not all(_ints(v) for v in mc.values()):
+        raise CheckpointError(path, f"model_config {mc} is not a VAE configuration")
+    parts = sum(len(v) + (sum(v) if k.endswith("_blocks") else 0)
+                for k, v in mc.items() if isinstance(v, list))
+    if parts > len(weights):
+        raise CheckpointError(path, f"model_config declares {parts} levels and blocks, more than "
+                                    f"its {len(weights)} tensors")
+    try:
+        cfg = VAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in mc.items()})
+        with torch.device("meta"):
+            vae = VAE(cfg)
+        vae.load_state_dict(weights, assign=True)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise CheckpointError(path, f"its weights do not fit its model_config: {e}") from None
+    return vae.float()
+
+
+def _ints(v) -> bool:
+    """A model_config value: a bool, a count, or a list of counts (never negative)."""
+    return type(v) is bool or type(v) is int and v >= 0 or (
+        isinstance(v, list) and all(type(n) is int and n >= 0 for n in v))
 
 
 def load_reconstructor(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -9,9 +9,10 @@ L1 + λ·LPIPS + λ·(L_mcos + L_mdms) -> backward -> grad clip -> AdamW -> warm
 -> optional EMA. Rank 0 writes ``out/log.csv`` (and TensorBoard when installed), a
 reconstruction grid every ``sample_every`` steps (``out/samples/``), and checkpoints
 (``out/checkpoints/step_N.pt`` + ``last.pt``) holding model, projection, EMA, optimiser,
-scheduler, step, stage and data layout; ``resume`` continues from ``last.pt`` with the same
-next batch and the same next loss as an unbroken run. ``out/vae.pt`` is the final
-weights-only export that ``textsynth eval --model`` reads.
+scheduler, step, stage and data layout, as tensors and plain data only (see
+``checkpoint``: they load with ``weights_only=True``); ``resume`` continues from ``last.pt``
+with the same next batch and the same next loss as an unbroken run. ``out/vae.pt`` is the
+final weights-only export that ``textsynth eval --model`` reads.
 """
 
 from __future__ import annotations
@@ -32,13 +33,20 @@ from torch import nn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from textsynth.vae.checkpoint import (
+    FORMAT,
+    TRAINING_KEYS,
+    CheckpointError,
+    check_plain,
+    load_checkpoint,
+    save_checkpoint,
+)
 from textsynth.vae.data import StagedData
 from textsynth.vae.losses import AlignProjection, Objective
 from textsynth.vae.model import VAE, model_config
 
 log = logging.getLogger("textsynth.vae")
 
-FORMAT = "textsynth-vae-1"
 PART_KEYS = ["loss", "l1", "lpips", "mcos", "mdms", "m_cos", "m_dist"]
 
 
@@ -114,11 +122,19 @@ class EMA:
 
 # ------------------------------------------------------------------------------ checkpoints
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def restore(path: Path, state: dict, module: Autoencoding, ema: EMA | None, opt, sched) -> None:
+    """Load a training checkpoint's states into the trainer's objects; a state that does not
+    fit them (other shapes, a mangled optimiser state) is a CheckpointError naming ``path``."""
+    try:
+        module.vae.load_state_dict(state["model"])
+        if module.proj is not None and state.get("proj") is not None:
+            module.proj.load_state_dict(state["proj"])
+        if ema is not None and state.get("ema") is not None:
+            ema.model.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+        raise CheckpointError(path, f"its states do not fit this trainer: {e}") from None
 
 
 def write_checkpoint(out: Path, state: dict, keep: int) -> Path:
@@ -227,6 +243,7 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu" and t["cpu_threads"]:
         torch.set_num_threads(t["cpu_threads"])   # small CPU models: threads mostly wait
+    check_plain(cfg, "config")   # it goes into every checkpoint: refuse it now, not at the first
     if rank == 0:
         setup_logging(out)
     last = out / "checkpoints" / "last.pt"
@@ -244,17 +261,11 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, t))
     step = 0
     if resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = load_checkpoint(last, map_location=device, require=TRAINING_KEYS)
         if state["model_config"] != vae.cfg.as_dict():
             raise ValueError(f"{last}: checkpoint model {state['model_config']} differs from the "
                              f"config's {vae.cfg.as_dict()}")
-        vae.load_state_dict(state["model"])
-        if module.proj is not None and state.get("proj") is not None:
-            module.proj.load_state_dict(state["proj"])
-        if ema is not None and state.get("ema") is not None:
-            ema.model.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        restore(last, state, module, ema, opt, sched)
         step = state["step"]
         layout = {"num_workers": cfg["data"]["num_workers"], "world": world,
                   "batch_size": cfg["data"]["batch_size"]}
