@@ -34,6 +34,8 @@ DEFAULTS: dict = {
         "min_crop_frac": 0.25,    # crop side as a fraction of the photo's largest fitting crop
         "max_image_pixels": 40_000_000,
         "cache_mb": 32,           # decoded photos kept per worker (an LRU, by bytes)
+        "max_member_mb": 256,     # a shard member larger than this is never read: a counted
+                                  # bad_background:member_too_large skip (sparse members always are)
     },
     "fonts": {"dirs": [], "exclude": []},   # default dirs: $TEXTSYNTH_HOME/fonts
     "text": {
@@ -211,6 +213,7 @@ def _check(cfg: dict) -> None:
     number("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
     number("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
     number("background.cache_mb", bg["cache_mb"], 1, 65536)
+    number("background.max_member_mb", bg["max_member_mb"], 1, 65536)
     for key in ("dirs", "exclude"):
         strings(f"fonts.{key}", cfg["fonts"][key])
     t = cfg["text"]
@@ -271,6 +274,26 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+# Files are refused above these sizes before they are parsed (a pipe or a device has no size,
+# so no more than this is read): configs are a few KB and YAML parses at about 1 MB/s; parsed
+# JSON takes several times its size in memory.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_JSON_BYTES = 256 << 20
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def read_capped(path: Path, max_bytes: int) -> str:
+    """A UTF-8 text file's content; TooLarge when it is over ``max_bytes``."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise TooLarge(f"{path} is over {max_bytes} bytes")
+    return data.decode("utf-8")
+
+
 def load_yaml(text: str):
     """``yaml.safe_load`` without aliases."""
     return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
@@ -281,11 +304,13 @@ def read_yaml(path: Path) -> dict:
     doesn't exist here but names a config shipped with textsynth reads that one."""
     path = paths.config_path(path)
     try:
-        data = load_yaml(path.read_text()) or {}
+        data = load_yaml(read_capped(path, MAX_CONFIG_BYTES)) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:   # RecursionError: nested too deep
         raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    except TooLarge as e:
+        raise ConfigError(f"config file {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must be a mapping at top level")
     return data
@@ -297,9 +322,11 @@ def read_json(path: Path, what: str):
     refused, naming the key that holds one."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_capped(path, MAX_JSON_BYTES))
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} not found: {path}") from None
+    except TooLarge as e:
+        raise ValueError(f"{what} {e}") from None
     except (ValueError, RecursionError) as e:       # bad UTF-8, bad JSON, nested too deep
         raise ValueError(f"{path}: not a JSON file ({e})") from None
     if bad := nonfinite(doc, ""):

@@ -21,9 +21,25 @@ DEFAULTS: dict = {
         "pdf_dpi": 96,               # render scale for PDF pages (72 = 1 px per point); 96 puts
                                      # 10-11 pt body text at ~10-13 px, inside the 5-20 px range
         "pdf_pages": "",             # page ranges per PDF, e.g. "1-5,9" (1-based); "" = all
-        "max_pages_per_file": 0,     # 0 = no limit
+        "max_pages_per_file": 2000,  # pages read per PDF (of those pdf_pages selects); the rest
+                                     # of a longer PDF is one too_many_pages reject. 0 = no limit
         "min_page_text_chars": 20,   # PDF pages whose text layer has fewer chars are blank
-        "max_image_pixels": 80_000_000,   # decompression-bomb guard for image files
+        "max_image_pixels": 80_000_000,   # decompression-bomb guard: an image (file, shard member,
+                                     # cell, screenshot) or a PDF page at pdf_dpi with more pixels
+                                     # is a too_many_pixels reject, refused before decoding
+        # Bounds on what one input may hold in memory; past one, the item is a counted reject
+        # (the reason in brackets), never read.
+        "max_file_bytes": 256_000_000,    # an image file (file_too_large), a shard member
+                                     # (member_too_large) or a parquet image cell (cell_too_large);
+                                     # sparse shard members are always refused (sparse_member)
+        "max_sample_bytes": 512_000_000,  # a shard sample's members together (sample_too_large)
+        "max_json_bytes": 16_000_000,     # a sample's .json, parsed for category_field
+                                     # (metadata_too_large)
+        "max_table_rows": 100_000,        # rows read per parquet table; the rest is one
+                                     # too_many_rows reject (parquet stores a billion null rows
+                                     # in a few KB)
+        "max_row_group_bytes": 1_000_000_000,  # a parquet row group's read columns, uncompressed,
+                                     # from the metadata before reading (row_group_too_large)
         "html_width": 1280,          # viewport width for web pages
         "html_max_height": 8000,     # full-page screenshots are cut off here
         "html_timeout_s": 30,        # total budget per web page: launch, load, scripts and
@@ -125,7 +141,8 @@ def _check(cfg: dict) -> None:
     _check_pages(ing["pdf_pages"])
     for key in ("max_pages_per_file", "min_page_text_chars"):
         number(f"ingest.{key}", ing[key], 0, integer=True)
-    for key in ("max_image_pixels", "files_per_partition", "url_max_bytes"):
+    for key in ("max_image_pixels", "files_per_partition", "url_max_bytes", "max_file_bytes",
+                "max_sample_bytes", "max_json_bytes", "max_table_rows", "max_row_group_bytes"):
         number(f"ingest.{key}", ing[key], 1, integer=True)
     number("ingest.html_width", ing["html_width"], 64, 8192, integer=True)
     number("ingest.html_max_height", ing["html_max_height"], 64, 65536, integer=True)

@@ -12,6 +12,12 @@ A file yields pages (PDF pages rendered with pypdfium2, an image file, a web pag
 screenshotted in headless Chromium, every image of a shard); a page is cut into crops at
 native resolution (or resized whole). Anything unreadable becomes a :class:`Reject` carrying
 the file (and the shard key) and the reason, never an exception out of the job.
+
+Inputs come from strangers, so what one may cost is bounded by ``ingest`` keys, each checked
+before the work it bounds: pixels of an image or a rendered PDF page (``max_image_pixels``),
+pages per PDF, bytes of a file, shard member or table cell read into memory, of a shard
+sample and of a parquet row group (parquet compresses: a small file can declare gigabytes),
+rows per table and bytes of sample metadata. Past a limit the item is a counted reject.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
+from textsynth.shardio import Refused as TarRefused
 from textsynth.shardio import SHARD_SUFFIXES, TABLE_SUFFIXES, is_uri, open_input, shard_uris, tar_samples
 
 PDF_EXT = {".pdf"}
@@ -119,14 +126,15 @@ def partitions(sources: list[Source], per_partition: int) -> list[Partition]:
 
 
 def parse_ranges(spec: str, n: int) -> list[int]:
-    """1-based page ranges like "1-3,7" -> 0-based indices < n ("" = all pages)."""
+    """1-based page ranges like "1-3,7" -> 0-based indices < n ("" = all pages). A range is
+    clipped to the document first, so "1-999999999" costs what the document has."""
     if not spec.strip():
         return list(range(n))
     out: list[int] = []
     for part in spec.split(","):
         lo, _, hi = part.strip().partition("-")
         a, b = int(lo), int(hi) if hi else int(lo)
-        out += [i - 1 for i in range(a, b + 1) if 1 <= i <= n]
+        out += range(max(a, 1) - 1, min(b, n))
     return sorted(set(out))
 
 
@@ -143,12 +151,18 @@ def pdf_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
         return
     try:
         pages = parse_ranges(cfg["pdf_pages"], len(pdf))
-        if cfg["max_pages_per_file"]:
-            pages = pages[:cfg["max_pages_per_file"]]
+        cap = cfg["max_pages_per_file"]
+        if cap and len(pages) > cap:
+            yield Reject("too_many_pages", f"{len(pages)} pages selected; pages after the first {cap} "
+                         "were not read (ingest.max_pages_per_file)", {**origin, "page": None})
+            pages = pages[:cap]
         for i in pages:
             o = {**origin, "page": i + 1, "dpi": cfg["pdf_dpi"]}
             try:
                 page = pdf[i]
+                if too_big := _page_too_big(page, cfg):
+                    yield Reject("too_many_pixels", too_big, o)
+                    continue
                 chars = len(page.get_textpage().get_text_range().strip())
                 if chars < cfg["min_page_text_chars"]:
                     yield Reject("blank_page", f"{chars} chars in the text layer", o)
@@ -163,6 +177,18 @@ def pdf_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
         pdf.close()
 
 
+def _page_too_big(page, cfg: dict) -> str:
+    """Why a PDF page must not be rendered ("" if it may): its declared size at ``pdf_dpi``
+    is over ``max_image_pixels`` (a page may declare 14400 x 14400 pt, 368 MP at 96 dpi)."""
+    w_pt, h_pt = page.get_size()
+    scale = cfg["pdf_dpi"] / 72
+    w, h = round(w_pt * scale), round(h_pt * scale)
+    if w * h <= cfg["max_image_pixels"]:
+        return ""
+    return (f"{w_pt:g}x{h_pt:g} pt at {cfg['pdf_dpi']} dpi is {w}x{h} px, over "
+            f"{cfg['max_image_pixels']} pixels (ingest.max_image_pixels)")
+
+
 def load_image(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode image bytes to RGB, refusing decompression bombs and truncated files."""
     from PIL import Image
@@ -175,10 +201,20 @@ def load_image(data: bytes, max_pixels: int) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def read_file(path: str, max_bytes: int) -> bytes:
+    """A file's bytes, refusing one over ``max_bytes`` before reading it (and reading no more
+    than that of a file whose size lies, like a device or a pipe)."""
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise Reject("file_too_large", f"over {max_bytes} bytes (ingest.max_file_bytes)")
+    return data
+
+
 def image_pages(path: str, cfg: dict) -> Iterator[Page | Reject]:
     origin = {"file": path, "page": None}
     try:
-        data = Path(path).read_bytes()
+        data = read_file(path, cfg["max_file_bytes"])
         yield Page(load_image(data, cfg["max_image_pixels"]), origin)
     except Reject as r:
         yield Reject(r.reason, r.detail, origin)
@@ -239,24 +275,45 @@ def _decode(data: bytes, origin: dict, category: str | None, cfg: dict) -> Page 
         return Reject("unreadable_image", f"{type(e).__name__}: {e}", origin)
 
 
+LIMIT_KEYS = {"member_too_large": "max_file_bytes", "sample_too_large": "max_sample_bytes"}
+
+
+def _metadata_category(data: bytes, cfg: dict) -> str | None:
+    """The category in a sample's ``.json`` member; None when unreadable (the shard's folder
+    is then the category). Raises Reject for metadata over ``max_json_bytes`` (parsed JSON
+    takes several times its size)."""
+    import json
+
+    if len(data) > cfg["max_json_bytes"]:
+        raise Reject("metadata_too_large", f"the .json member is {len(data)} bytes, over "
+                     f"{cfg['max_json_bytes']} (ingest.max_json_bytes)")
+    try:
+        return _field(json.loads(data), cfg["category_field"])
+    except (ValueError, RecursionError):   # RecursionError: nested too deeply
+        return None
+
+
 def shard_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
     """Every image of a webdataset shard; its ``.json`` member may carry the category."""
-    import json
     import tarfile
 
     try:
-        for key, files in tar_samples(uri):
+        for key, files in tar_samples(uri, cfg["max_file_bytes"], cfg["max_sample_bytes"]):
             origin = {"file": uri, "page": None, "key": key}
+            if isinstance(files, TarRefused):
+                limit = LIMIT_KEYS.get(files.reason)
+                yield Reject(files.reason, files.detail + (f" (ingest.{limit})" if limit else ""), origin)
+                continue
             ext = next((e for e in sorted(files) if "." + e.rsplit(".", 1)[-1] in IMAGE_EXT), None)
             if ext is None:
                 yield Reject("sample_without_image", f"members .{', .'.join(sorted(files))}", origin)
                 continue
-            category = None
-            if cfg["category_field"] and "json" in files:
-                try:
-                    category = _field(json.loads(files["json"]), cfg["category_field"])
-                except ValueError:
-                    pass  # unreadable metadata: the shard's folder is the category
+            try:
+                category = (_metadata_category(files["json"], cfg)
+                            if cfg["category_field"] and "json" in files else None)
+            except Reject as r:
+                yield Reject(r.reason, r.detail, origin)
+                continue
             yield _decode(files[ext], origin, category, cfg)
     except (tarfile.TarError, OSError, EOFError) as e:
         yield Reject("unreadable_shard", f"{type(e).__name__}: {e} (samples before the damage were read)",
@@ -289,9 +346,35 @@ IMAGE_COLUMNS = ("image", "jpg", "png", "webp", "img", "image_bytes")
 URL_COLUMNS = ("url", "image_url", "URL")
 
 
+def _column_type_problem(kind, url: bool) -> str:
+    """Why a column of arrow type ``kind`` cannot hold image URLs (``url``) or image bytes
+    (directly or as a Hugging Face image struct's ``bytes``); "" when it can."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if url:
+        return "" if str(kind) in ("string", "large_string", "string_view") else \
+            f"is {kind}; image URLs must be strings"
+    if pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0:
+        kind = kind.field("bytes").type
+    ok = str(kind) in ("binary", "large_binary", "binary_view") or pa.types.is_fixed_size_binary(kind)
+    return "" if ok else f"is {kind}; image bytes must be binary (or a struct with binary 'bytes')"
+
+
+def _row_group_bytes(table, group: int, columns: list[str]) -> int:
+    """Uncompressed bytes of ``columns`` in one row group, from the file's metadata."""
+    rg = table.metadata.row_group(group)
+    chunks = (rg.column(j) for j in range(rg.num_columns))
+    return sum(c.total_uncompressed_size for c in chunks
+               if c.path_in_schema.split(".", 1)[0] in columns)
+
+
 def table_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
     """Every image of a parquet table: a bytes column (or a Hugging Face image struct with
-    ``bytes``), or a URL column fetched with a timeout and a size limit."""
+    ``bytes``), or a URL column fetched with a timeout and a size limit. Rows past
+    ``max_table_rows`` and row groups over ``max_row_group_bytes`` (uncompressed, from the
+    metadata, before they are read) are counted rejects."""
     import pyarrow.parquet as pq
 
     where = {"file": uri, "page": None}
@@ -308,24 +391,53 @@ def table_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
         yield Reject("no_image_column", f"columns {names}; set ingest.table_image_column or "
                      "ingest.table_url_column", where)
         return
+    if problem := _column_type_problem(table.schema_arrow.field(column).type, column == url_col):
+        key = "table_url_column" if column == url_col else "table_image_column"
+        yield Reject("bad_column_type", f"column {column!r} {problem} (ingest.{key})", where)
+        return
     field = cfg["category_field"]
-    wanted = [c for c in (column, "key", field.split(".")[0] if field else "") if c in names]
+    wanted = sorted({c for c in (column, "key", field.split(".")[0] if field else "") if c in names})
+    rows_left = cfg["max_table_rows"]
+    if table.metadata.num_rows > rows_left:
+        yield Reject("too_many_rows", f"{table.metadata.num_rows} rows; rows after the first {rows_left} "
+                     "were not read (ingest.max_table_rows)", where)
     n = 0
-    for batch in table.iter_batches(batch_size=64, columns=sorted(set(wanted))):
-        for row in batch.to_pylist():
-            origin = {**where, "key": str(row.get("key") or f"row{n:09d}")}
-            n += 1
-            value = row[column]
-            if isinstance(value, dict):  # datasets.Image: {"bytes": ..., "path": ...}
-                value = value.get("bytes")
-            try:
-                if value is None:
-                    raise Reject("empty_image_cell", f"column {column!r} is null")
-                data = fetch_url(value, cfg) if column == url_col else value
-            except Reject as r:
-                yield Reject(r.reason, r.detail, origin)
-                continue
-            yield _decode(data, origin, _field(row, field) if field else None, cfg)
+    for group in range(table.num_row_groups):
+        if rows_left <= 0:
+            break
+        size = _row_group_bytes(table, group, wanted)
+        if size > cfg["max_row_group_bytes"]:
+            yield Reject("row_group_too_large", f"row group {group}: columns {wanted} hold {size} bytes "
+                         f"uncompressed, over {cfg['max_row_group_bytes']} (ingest.max_row_group_bytes)", where)
+            rows_left -= table.metadata.row_group(group).num_rows
+            continue
+        try:
+            for batch in table.iter_batches(batch_size=64, row_groups=[group], columns=wanted):
+                for row in batch.to_pylist()[:rows_left]:
+                    rows_left -= 1
+                    origin = {**where, "key": str(row.get("key") or f"row{n:09d}")}
+                    n += 1
+                    yield _table_cell(row, column, column == url_col, origin, cfg)
+        except Exception as e:  # damaged pages: the rows before them were read
+            yield Reject("unreadable_table", f"row group {group}: {type(e).__name__}: {e}", where)
+
+
+def _table_cell(row: dict, column: str, url: bool, origin: dict, cfg: dict) -> Page | Reject:
+    """The image of one table row: its cell's bytes, or fetched by its cell's URL."""
+    value = row[column]
+    if isinstance(value, dict):  # datasets.Image: {"bytes": ..., "path": ...}
+        value = value.get("bytes")
+    try:
+        if value is None:
+            raise Reject("empty_image_cell", f"column {column!r} is null")
+        if not url and len(value) > cfg["max_file_bytes"]:
+            raise Reject("cell_too_large", f"column {column!r} holds {len(value)} bytes, over "
+                         f"{cfg['max_file_bytes']} (ingest.max_file_bytes)")
+        data = fetch_url(value, cfg) if url else value
+    except Reject as r:
+        return Reject(r.reason, r.detail, origin)
+    field = cfg["category_field"]
+    return _decode(data, origin, _field(row, field) if field else None, cfg)
 
 
 def pages(source: Source, cfg: dict) -> Iterator[Page | Reject]:

@@ -34,18 +34,24 @@ PSNR_CAP = 100.0  # dB; identical images would be +inf, which neither means nor 
 
 def bench_members(bench: str | Path):
     """(key, image member name, image bytes, metadata) of every sample of a bench's shards."""
-    from textsynth.shardio import tar_samples
+    from textsynth.shardio import Refused, tar_samples
 
     shards = sorted(Path(bench, "shards").glob("*.tar"))
     if not shards:
         raise FileNotFoundError(f"no shards in {bench}/shards (build one with `textsynth bench build` "
                                 "or point --bench at a synth/curate output)")
     for shard in shards:
-        for key, files in tar_samples(str(shard)):
+        for key, files in tar_samples(str(shard)):   # the shared limits of shardio
+            if isinstance(files, Refused):
+                raise ValueError(f"{shard}: sample {key} not read: {files}")
             image = next((ext for ext in files if ext != "json"), None)
             if "json" not in files or image is None:
                 raise ValueError(f"{shard}: sample {key} lacks its image or its .json (members: {sorted(files)})")
-            yield key, f"{key}.{image}", files[image], json.loads(files["json"])
+            try:
+                meta = json.loads(files["json"])
+            except (ValueError, RecursionError) as e:
+                raise ValueError(f"{shard}: sample {key}: unreadable .json ({e})") from None
+            yield key, f"{key}.{image}", files[image], meta
 
 
 def read_bench(bench: str | Path):

@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from textsynth.shardio import MAX_MEMBER_BYTES, member_refusal, regular_members
+
 BLOCK = 512
 
 
@@ -41,8 +43,9 @@ class TarStore:
                 self._maps.move_to_end(tar)
                 return self._maps[tar]
         try:
-            with tarfile.open(tar) as t:
-                members = {m.name: (m.offset_data, m.size) for m in t.getmembers() if m.isfile()}
+            with tarfile.open(tar, mode="r:") as t:
+                members = {m.name: (m.offset_data, m.size) for m in regular_members(t)
+                           if not member_refusal(m, MAX_MEMBER_BYTES)}   # sparse or too large: never read
         except (tarfile.TarError, OSError, EOFError) as e:
             raise MemberError(f"{tar.name}: unreadable tar ({e})") from e
         with self._lock:
@@ -55,6 +58,8 @@ class TarStore:
 def _read_checked(tar: Path, name: str, offset: int, size: int, check_header: bool = True) -> bytes:
     if offset < BLOCK or size < 0:
         raise MemberError(f"{tar.name}: bad offset {offset} for {name!r}")
+    if size > MAX_MEMBER_BYTES:
+        raise MemberError(f"{tar.name}: {name!r} is {size} bytes, over {MAX_MEMBER_BYTES}")
     try:
         with open(tar, "rb") as f:
             f.seek(offset - BLOCK)

@@ -8,7 +8,8 @@ in the recipe. A shard's member list is read on its first draw in a process (tar
 only; a seekable read per member after that), so a worker touches only the shards it draws
 from; which member a draw names depends only on the shard's content, never on what the
 process met before (resume stays byte-identical). An unreadable shard or member is a
-counted skip with its reason.
+counted skip with its reason, and so is a member the shared tar rules of
+:mod:`textsynth.shardio` refuse to read (sparse, or over ``background.max_member_mb``).
 
 Photos are decoded once per process and kept in a small LRU (by bytes,
 ``background.cache_mb``). Large photos are downscaled on load to ``max_side`` (by default
@@ -29,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from textsynth import paths
-from textsynth.shardio import open_input, shard_uris
+from textsynth.shardio import MAX_MEMBER_BYTES, Refused, member_refusal, open_input, regular_members, shard_uris
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -62,24 +63,28 @@ def decode_image(path: Path | bytes, max_pixels: int, name: str | None = None) -
         raise BadImage(name, "corrupt_image", f"{type(e).__name__}: {e}") from None
 
 
+Where = tuple[int, int, Refused | None]   # a member's data offset and size, or why it is not read
+
+
 class ShardMembers:
     """The image members of webdataset tars, listed lazily, read by seeking."""
 
-    def __init__(self, max_listed: int = 256):
-        # shard -> (image member names in order, {name: (data offset, size)})
-        self._lists: OrderedDict[str, tuple[list[str], dict[str, tuple[int, int]]]] = OrderedDict()
-        self.max_listed = max_listed
+    def __init__(self, max_listed: int = 256, max_member_bytes: int = MAX_MEMBER_BYTES):
+        # shard -> (image member names in order, {name: Where})
+        self._lists: OrderedDict[str, tuple[list[str], dict[str, Where]]] = OrderedDict()
+        self.max_listed, self.max_member_bytes = max_listed, max_member_bytes
 
     _open = staticmethod(open_input)
 
-    def members(self, shard: str) -> tuple[list[str], dict[str, tuple[int, int]]]:
-        """The shard's image member names (sorted) and where each one's data lies."""
+    def members(self, shard: str) -> tuple[list[str], dict[str, Where]]:
+        """The shard's image member names (sorted; refused ones too, so that a draw depends on
+        the tar alone) and where each one's data lies."""
         got = self._lists.get(shard)
         if got is None:
             try:
                 with self._open(shard) as f, tarfile.open(fileobj=f, mode="r:") as tar:
-                    where = {m.name: (m.offset_data, m.size) for m in tar
-                             if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES}
+                    where = {m.name: (m.offset_data, m.size, member_refusal(m, self.max_member_bytes))
+                             for m in regular_members(tar) if Path(m.name).suffix.lower() in IMAGE_SUFFIXES}
                 got = (sorted(where), where)
             except (OSError, tarfile.TarError, EOFError) as e:
                 raise BadImage(shard, "unreadable_shard", f"{type(e).__name__}: {e}") from None
@@ -96,9 +101,13 @@ class ShardMembers:
         where = self.members(shard)[1].get(member)
         if where is None:
             raise BadImage(f"{shard}#{member}", "missing", "no such member")
+        offset, size, refused = where
+        if refused:
+            limit = " (background.max_member_mb)" if refused.reason == "member_too_large" else ""
+            raise BadImage(f"{shard}#{member}", refused.reason, refused.detail + limit)
         with self._open(shard) as f:
-            f.seek(where[0])
-            return f.read(where[1])
+            f.seek(offset)
+            return f.read(size)
 
 
 class Backgrounds:
@@ -106,7 +115,8 @@ class Backgrounds:
     relative to its folder, or ``SHARD#MEMBER``."""
 
     def __init__(self, dirs: list[str | Path] | None = None, max_side: int = 512,
-                 max_pixels: int = 40_000_000, cache_bytes: int = 32 << 20):
+                 max_pixels: int = 40_000_000, cache_bytes: int = 32 << 20,
+                 max_member_bytes: int = MAX_MEMBER_BYTES):
         self.max_side = max_side
         sources = [str(d) for d in (dirs or [paths.backgrounds_dir()])]
         self.files: dict[str, Path] = {}
@@ -126,7 +136,7 @@ class Backgrounds:
                              "run `textsynth assets fetch` or set background.dirs")
         self.names = sorted(self.files)
         self.shards = sorted(set(self.shards))
-        self.members = ShardMembers()
+        self.members = ShardMembers(max_member_bytes=max_member_bytes)
         self.bad: dict[str, str] = {}  # name -> reason: a draw that names it is a counted skip
         self.max_pixels, self.cache_bytes = max_pixels, cache_bytes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -43,7 +43,8 @@ class Resources:
         largest = max(max(size) for size in canvas_sizes(cfg))
         self.backgrounds = (Backgrounds(cfg["background"]["dirs"] or None, 2 * largest,
                                         cfg["background"]["max_image_pixels"],
-                                        int(cfg["background"]["cache_mb"] * 2 ** 20))
+                                        int(cfg["background"]["cache_mb"] * 2 ** 20),
+                                        int(cfg["background"]["max_member_mb"] * 2 ** 20))
                             if cfg["background"]["mode"] == "photo" else None)
         self._rasters: dict[str, FaceRaster] = {}
 

@@ -4,7 +4,8 @@ Sources (``data.sources``) are shard directories written by ``textsynth synth`` 
 ``textsynth curate`` (members ``KEY.png`` + ``KEY.json``) or plain folders of images
 (general photos). Each source is an endless webdataset pipeline:
 
-    shard/file list, reshuffled every epoch (seeded)  ->  tar samples (webdataset)
+    shard/file list, reshuffled every epoch (seeded)  ->  tar samples (textsynth.shardio: no
+    sparse or oversized members)
     ->  size-bucket filter (from the sample's JSON)   ->  shuffle buffer (seeded)
 
 and a *phase* mixes them with ``wds.RandomMix`` by its probabilities, then batches, decodes
@@ -44,6 +45,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from textsynth.shardio import Refused, tar_samples
 from textsynth.synthesis.backgrounds import IMAGE_SUFFIXES
 
 log = logging.getLogger("textsynth.vae")
@@ -147,12 +149,14 @@ def build_phases(cfg: dict) -> list[Phase]:
 # ----------------------------------------------------------------------- one source, endless
 
 def _tar_samples(path: str):
-    for s in wds.tarfile_to_samples()([{"url": path}]):
-        image = next((s[k] for k in IMAGE_MEMBERS if k in s), None)
+    for key, files in tar_samples(path):
+        if isinstance(files, Refused):
+            raise ValueError(f"{path}: sample {key} not read: {files}")
+        image = next((files[k] for k in IMAGE_MEMBERS if k in files), None)
         if image is None:
             continue
-        meta = json.loads(s["json"]) if "json" in s else {}
-        yield {"__key__": s["__key__"], "image": image, "meta": meta}
+        meta = json.loads(files["json"]) if "json" in files else {}
+        yield {"__key__": key, "image": image, "meta": meta}
 
 
 def source_samples(name: str, items: list, seed: int, buckets: tuple | None):

@@ -57,8 +57,9 @@ class Skips:
 def read_page(path, page_id: str, skips: Skips, max_pixels: int = 100_000_000) -> np.ndarray | None:
     """A page image as RGB, or None with the page skipped as ``unreadable_image``."""
     from textsynth.curation import ingest
+    from textsynth.shardio import MAX_MEMBER_BYTES
 
-    (page,) = ingest.image_pages(str(path), {"max_image_pixels": max_pixels})
+    (page,) = ingest.image_pages(str(path), {"max_image_pixels": max_pixels, "max_file_bytes": MAX_MEMBER_BYTES})
     if isinstance(page, ingest.Reject):
         skips.page(page_id, page.reason, page.detail)
         return None
