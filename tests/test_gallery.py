@@ -258,7 +258,7 @@ def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
 
     path = export([str(synth_out), str(curated[0])], str(tmp_path / "share"), sample=12, log=lambda *_: None)
     html = path.read_text()
-    assert "/api/" not in html.split("window.GALLERY_STATIC", 1)[1].split("</script>", 1)[0]
+    assert "/api/" not in html.split('id="gallery-data">', 1)[1].split("</script>", 1)[0]
     page = browser.new_page()
     page.goto(path.as_uri())
     page.wait_for_selector("[data-testid=card]")
@@ -352,7 +352,7 @@ def test_burst_disconnects_idle_clients_and_empty_shards(synth_out, tmp_path):
 
         for _ in range(40):  # hang up with a reset right after asking
             s = socket.create_connection(("127.0.0.1", port))
-            s.sendall(f"GET {image} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            s.sendall(f"GET {image} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
 

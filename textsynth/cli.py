@@ -197,7 +197,9 @@ def _cmd_gallery(args) -> int:
     from textsynth.gallery.server import is_loopback, make_server
 
     server, gallery = make_server(args.dirs, args.host, args.port, quiet=args.quiet,
-                                  idle_timeout=args.idle_timeout)
+                                  idle_timeout=args.idle_timeout, allow_hosts=tuple(args.allow_host),
+                                  max_header_bytes=args.max_header_bytes,
+                                  max_body_bytes=args.max_body_bytes)
     cat = gallery.catalog
     for name, ds in cat.datasets.items():
         print(f"gallery: {name}: {cat.rows_of(name)} samples in {len(ds.shards)} shards ({ds.root})")
@@ -210,7 +212,8 @@ def _cmd_gallery(args) -> int:
         print(f"gallery: WARNING: listening on {args.host}, not loopback: anyone who can reach "
               "this machine can browse these datasets", file=sys.stderr)
     host, port = server.server_address[:2]
-    print(f"gallery: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (Ctrl-C stops)",
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    print(f"gallery: open http://{f'[{host}]' if ':' in host else host}:{port}/  (Ctrl-C stops)",
           flush=True)
     try:
         server.serve_forever()
@@ -553,7 +556,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="which samples the export picks")
     g.add_argument("--quiet", action="store_true", help="do not log each request")
     g.add_argument("--idle-timeout", type=float, default=30, metavar="S",
-                   help="close a connection that sends no complete request for S seconds (default 30)")
+                   help="close a connection that sends no complete request (line, headers, body) "
+                        "within S seconds, however slowly its bytes trickle in (default 30)")
+    g.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header names NAME (repeatable; e.g. the "
+                        "name of a reverse proxy). By default only the address a client connected "
+                        "to, the --host name and localhost (on loopback) are answered: other "
+                        "names get 403, so web pages cannot reach the gallery by DNS rebinding")
+    g.add_argument("--max-header-bytes", type=int, default=65536, metavar="N",
+                   help="refuse (431) a request whose headers exceed N bytes (default 65536)")
+    g.add_argument("--max-body-bytes", type=int, default=65536, metavar="N",
+                   help="the gallery uses no request body: read and drop up to N bytes, refuse "
+                        "(413, connection closed) a larger one (default 65536)")
     g.set_defaults(func=_cmd_gallery)
 
     tr = sub.add_parser("train", help="train the bundled VAE on shards (staged text infusion)",

@@ -1,7 +1,8 @@
-"""The driver side of a Ray job, shared by `synth` and `curate`.
+"""The driver side of a Ray job, shared by `synth` and `curate` (and the trainer's embedded Ray).
 
 ``init_ray`` connects to a cluster (``--address`` or ``RAY_ADDRESS``) or starts an embedded
-local Ray sized to this machine. ``map_unordered`` runs one task per item with retries and
+local Ray sized to this machine (:func:`start_local_ray`: every port it opens listens on
+127.0.0.1 only). ``map_unordered`` runs one task per item with retries and
 yields results as they finish; a task still running ``task_timeout`` seconds after it was
 submitted is cancelled and reported as failed, so a hung input (a pathological file, a
 stuck library call) can't hang the job. It keeps a bounded window of tasks in flight: waiting on every
@@ -25,17 +26,40 @@ def quiet_token_auth_warning() -> None:
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
 
 
+def start_local_ray(**options) -> None:
+    """``ray.init(address="local", **options)`` with every server of the new cluster (GCS,
+    raylet, workers, agents, Prometheus metrics) on 127.0.0.1, not on all interfaces.
+
+    Ray binds them to loopback only when the node address is 127.0.0.1, and turns a requested
+    127.0.0.1 into the machine's outward address unless clusters are off (as on macOS and
+    Windows: RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0). So they are off while this node starts;
+    its processes get 127.0.0.1 as their address on the command line."""
+    import ray
+    from ray._private import ray_constants
+
+    quiet_token_auth_warning()
+    clusters = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", **options)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = clusters
+    node_ip = ray.util.get_node_ip_address()
+    if node_ip != "127.0.0.1":  # a Ray that no longer takes the hint: say so, do not hide it
+        logging.getLogger(__name__).warning(
+            "the embedded Ray runs on %s, not 127.0.0.1: its ports are reachable from the network", node_ip)
+
+
 def init_ray(address: str | None, num_cpus: int | None = None):
     import ray
 
     if ray.is_initialized():
         return ray
     address = address or os.environ.get("RAY_ADDRESS")
-    if address:
+    if address and address != "local":
         ray.init(address=address, log_to_driver=False)
     else:  # an embedded single-machine cluster sized to this machine
-        quiet_token_auth_warning()
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        start_local_ray(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
     return ray
 
 

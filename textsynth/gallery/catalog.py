@@ -5,6 +5,8 @@ Only what listing and filtering need is held in memory, in compact form: facet c
 numbers as numpy arrays, key and text as Arrow strings (one chunk per shard, never copied
 into one). Images and full metadata stay in the tars and are read on demand (:mod:`tarstore`).
 A dataset whose files cannot be read keeps the error messages and the others keep working.
+Files are opened through :func:`files.open_inside`: a symlink, or anything that leads out of
+the served dir, is reported as a problem and never read.
 
 A query is a conjunction of numpy masks; a facet's counts are taken with every filter
 *except* that facet's own, so they show what choosing another value would give.
@@ -22,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from textsynth.gallery.files import UnsafeFile, open_inside
 from textsynth.memory import give_back_memory
 
 # Per-row string facets ("canvas" is WIDTHxHEIGHT, made from the index's width and height).
@@ -109,16 +112,22 @@ def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def _read_index(path: Path) -> pa.Table | None:
+def _read_parquet(root: Path, path: Path, columns: list[str] | None = None) -> pa.Table:
+    with open_inside(root, path) as f:
+        return pq.ParquetFile(f).read(columns=columns)
+
+
+def _read_index(root: Path, path: Path) -> pa.Table | None:
     """The listing columns of one shard index; None for an empty (0-sample) shard."""
-    meta = pq.read_metadata(path)
-    if meta.num_rows == 0:  # a shard where every sample was skipped: empty, not broken
-        return None
-    names = pq.read_schema(path).names
-    if "key" not in names or "image" not in names:
-        raise ValueError("not a shard index (no key/image columns)")
-    wanted = READ | ({"lines"} if "fonts" not in names else set())
-    return pq.read_table(path, columns=[c for c in names if c in wanted or c.startswith("score_")])
+    with open_inside(root, path) as f:
+        index = pq.ParquetFile(f)
+        if index.metadata.num_rows == 0:  # a shard where every sample was skipped: empty, not broken
+            return None
+        names = index.schema_arrow.names
+        if "key" not in names or "image" not in names:
+            raise ValueError("not a shard index (no key/image columns)")
+        wanted = READ | ({"lines"} if "fonts" not in names else set())
+        return index.read(columns=[c for c in names if c in wanted or c.startswith("score_")])
 
 
 def _fonts(t: pa.Table) -> pa.ListArray:
@@ -136,10 +145,11 @@ def _load_rejects(ds: Dataset) -> pa.Table | None:
     parts = []
     for path in sorted((ds.root / "rejects").glob("*.parquet")):
         try:
-            t = pq.read_table(path)
+            t = _read_parquet(ds.root, path)
             parts.append(t.append_column("shard", pa.array([path.stem] * t.num_rows, pa.string())))
         except Exception as e:  # noqa: BLE001
-            ds.errors.append(f"rejects/{path.name}: unreadable ({type(e).__name__}: {e})")
+            ds.errors.append(str(e) if isinstance(e, UnsafeFile) else
+                             f"rejects/{path.name}: unreadable ({type(e).__name__}: {e})")
     return pa.concat_tables(parts, promote_options="default") if parts else None
 
 
@@ -194,8 +204,11 @@ class Catalog:
                 ds.errors.append(f"{path.name}: unusable shard name, skipped")
                 continue
             try:
-                t = _read_index(path)
+                t = _read_index(root, path)
                 fonts = _fonts(t) if t is not None else None
+            except UnsafeFile as e:
+                ds.errors.append(str(e))
+                continue
             except Exception as e:  # noqa: BLE001 - any unreadable index is reported, not fatal
                 ds.errors.append(f"{path.name}: unreadable index ({type(e).__name__}: {e})")
                 continue
@@ -207,10 +220,20 @@ class Catalog:
         for path in sorted((root / "shards").glob("*.tar")):
             if path.stem not in ds.shards and ".tmp-" not in path.name and NAME_RE.match(path.stem):
                 ds.errors.append(f"{path.name}: no parquet index next to it, not listed")
+            elif path.stem in ds.shards:
+                try:  # said once here; its images are refused (403) on every request
+                    open_inside(root, path).close()
+                except UnsafeFile as e:
+                    ds.errors.append(str(e))
+                except OSError:
+                    pass  # unreadable: reported per request, as before
         try:
-            ds.stats = json.loads((root / "stats.json").read_text())
+            with open_inside(root, root / "stats.json") as f:
+                ds.stats = json.loads(f.read())
         except FileNotFoundError:
             pass
+        except UnsafeFile as e:
+            ds.errors.append(str(e))
         except (OSError, ValueError) as e:
             ds.errors.append(f"stats.json: unreadable ({e})")
         ds.rejects = _load_rejects(ds)
@@ -258,7 +281,7 @@ class Catalog:
         shard = self.facets["shard"].values[self.facets["shard"].codes[i]]
         if ext < 0:  # the image member does not follow KEY.EXT: read it from the index
             ds = self.datasets[self.facets["dataset"].values[self.facets["dataset"].codes[i]]]
-            t = pq.read_table(ds.index_dir / f"{shard}.parquet", columns=["key", "image"])
+            t = _read_parquet(ds.root, ds.index_dir / f"{shard}.parquet", ["key", "image"])
             image = t["image"][pc.index(t["key"], key).as_py()].as_py()
         else:
             image = f"{key}.{self.facets['ext'].values[ext]}"

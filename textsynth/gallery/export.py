@@ -1,8 +1,10 @@
 """A self-contained static gallery: one HTML file with N sampled images embedded.
 
 The page is the live gallery's own app (same HTML, CSS, JS) with its data inlined: images and
-reject examples as data URIs, metadata and per-dataset stats as JSON. Filtering, the detail
-view and box overlays run in the browser; no server is needed to open or share it.
+reject examples as data URIs, metadata and per-dataset stats as JSON in a
+``<script type="application/json">`` element, escaped so that no sample text can end it or
+start a script (:func:`_script_json`). Filtering, the detail view and box overlays run in the
+browser; no server is needed to open or share it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from textsynth.gallery import webfont
-from textsynth.gallery.server import IMAGE_TYPES, Gallery, static_file
+from textsynth.gallery.server import IMAGE_TYPES, Gallery, HttpError, static_file
 
 
 def _data_uri(data: bytes, name: str) -> str:
@@ -22,9 +24,16 @@ def _data_uri(data: bytes, name: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+# Inside <script>, "</script", "<!--" and "-->" change how the HTML parser reads on; written
+# as JSON escapes, no text can contain them (nor U+2028/2029, line breaks to old JS parsers).
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                 "\u2028": "\\u2028", "\u2029": "\\u2029"})
+DATA_ID = "gallery-data"  # <script type="application/json" id=...>: app.js reads the data from it
+
+
 def _script_json(obj) -> str:
-    # Inside <script>, "</" would end the element: escape it (valid JSON either way).
-    return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")
+    """``obj`` as JSON that is inert inside a ``<script>`` element, whatever its strings hold."""
+    return json.dumps(obj, ensure_ascii=False).translate(_SCRIPT_ESCAPES)
 
 
 def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=print) -> Path:
@@ -50,9 +59,16 @@ def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=prin
     for name in cat.datasets:
         s = cat.stats(name)
         for reason in s["rejects"].values():
+            examples = []
             for ex in reason["examples"]:
-                ex["data"] = _data_uri(gallery.reject_image(
-                    {"dataset": [name], "shard": [ex["shard"]], "image": [ex["image"]]})[0], ex["image"])
+                params = {"dataset": [name], "shard": [ex["shard"]], "image": [ex["image"]]}
+                try:
+                    data, _ = gallery.reject_image(params)
+                except HttpError as e:  # counted and reported, like a sample
+                    skipped.append(f"{name}/rejects/{ex['shard']}/{ex['image']}: {e}")
+                    continue
+                examples.append({**ex, "data": _data_uri(data, ex["image"])})
+            reason["examples"] = examples
         stats[name] = s
     info = gallery.datasets({})
     payload = {**info, "total": len(samples), "samples": samples, "stats": stats}
@@ -68,7 +84,7 @@ def export(dirs: list[str], out: str, sample: int = 200, seed: int = 0, log=prin
     html = static_file("index.html").decode()
     html = html.replace('<link rel="stylesheet" href="/static/style.css">', f"<style>\n{css}</style>")
     html = html.replace('<script src="/static/app.js"></script>',
-                        f"<script>window.GALLERY_STATIC = {data_json};</script>\n"
+                        f'<script type="application/json" id="{DATA_ID}">{data_json}</script>\n'
                         f"<script>\n{static_file('app.js').decode()}</script>")
     path = Path(out)
     if path.suffix != ".html":

@@ -5,6 +5,8 @@ front of the data is read with it and checked (name and size), so an index that 
 with its tar is an error, never the wrong picture. Members without a recorded offset (the
 metadata JSON, reject examples, older shards) are found by scanning the tar's headers once;
 the resulting name -> (offset, size) maps are kept for the most recently used tars.
+Tars are opened through :func:`files.open_inside` (no symlinks, nothing outside the served
+dir), and only regular-file members are read.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from textsynth.gallery.files import UnsafeFile, open_inside
 from textsynth.shardio import MAX_MEMBER_BYTES, member_refusal, regular_members
 
 BLOCK = 512
 
 
 class MemberError(Exception):
-    """The member is missing or its tar is unreadable; the message says which."""
+    """The member is missing or its tar is unreadable; the message says which. (A tar that
+    must not be opened raises :class:`files.UnsafeFile`.)"""
 
 
 class TarStore:
@@ -29,23 +33,27 @@ class TarStore:
         self._max = max_tars
         self._lock = threading.Lock()
 
-    def read(self, tar: Path, name: str, offset: int | None = None, size: int | None = None) -> bytes:
+    def read(self, root: Path, tar: Path, name: str, offset: int | None = None,
+             size: int | None = None) -> bytes:
+        """Member ``name`` of ``tar``, a file in the served dir ``root`` (resolved)."""
         if offset is not None and size is not None:
-            return _read_checked(tar, name, offset, size)
-        where = self._members(tar).get(name)
+            return _read_checked(root, tar, name, offset, size)
+        where = self._members(root, tar).get(name)
         if where is None:
             raise MemberError(f"{tar.name}: no member {name!r}")
-        return _read_checked(tar, name, *where, check_header=False)  # offsets from the tar itself
+        return _read_checked(root, tar, name, *where, check_header=False)  # offsets from the tar itself
 
-    def _members(self, tar: Path) -> dict[str, tuple[int, int]]:
+    def _members(self, root: Path, tar: Path) -> dict[str, tuple[int, int]]:
         with self._lock:
             if tar in self._maps:
                 self._maps.move_to_end(tar)
                 return self._maps[tar]
         try:
-            with tarfile.open(tar, mode="r:") as t:
+            with open_inside(root, tar) as f, tarfile.open(fileobj=f, mode="r:") as t:
                 members = {m.name: (m.offset_data, m.size) for m in regular_members(t)
                            if not member_refusal(m, MAX_MEMBER_BYTES)}   # sparse or too large: never read
+        except UnsafeFile:
+            raise
         except (tarfile.TarError, OSError, EOFError) as e:
             raise MemberError(f"{tar.name}: unreadable tar ({e})") from e
         with self._lock:
@@ -55,15 +63,18 @@ class TarStore:
         return members
 
 
-def _read_checked(tar: Path, name: str, offset: int, size: int, check_header: bool = True) -> bytes:
+def _read_checked(root: Path, tar: Path, name: str, offset: int, size: int,
+                  check_header: bool = True) -> bytes:
     if offset < BLOCK or size < 0:
         raise MemberError(f"{tar.name}: bad offset {offset} for {name!r}")
     if size > MAX_MEMBER_BYTES:
         raise MemberError(f"{tar.name}: {name!r} is {size} bytes, over {MAX_MEMBER_BYTES}")
     try:
-        with open(tar, "rb") as f:
+        with open_inside(root, tar) as f:
             f.seek(offset - BLOCK)
             buf = f.read(BLOCK + size)
+    except UnsafeFile:
+        raise
     except OSError as e:
         raise MemberError(f"{tar.name}: unreadable ({e})") from e
     if len(buf) != BLOCK + size:
@@ -74,7 +85,7 @@ def _read_checked(tar: Path, name: str, offset: int, size: int, check_header: bo
         info = tarfile.TarInfo.frombuf(buf[:BLOCK], tarfile.ENCODING, "surrogateescape")
     except tarfile.HeaderError as e:
         raise MemberError(f"{tar.name}: no tar header in front of {name!r} ({e})") from e
-    if info.name != name or info.size != size:
+    if info.name != name or info.size != size or not info.isreg():
         raise MemberError(f"{tar.name}: index says {name!r} ({size} B) is at {offset}, the tar has "
                           f"{info.name!r} ({info.size} B) there")
     return buf[BLOCK:]

@@ -74,7 +74,7 @@ def full_font(face) -> bytes:
     st = face.path.stat()
     key = hashlib.sha1(f"{face.path.resolve()}:{face.index}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:12]
     cache = paths.home() / "gallery-fonts" / f"{face.path.stem}-{face.index}-{key}.ttf"
-    if not cache.is_file():
+    if cache.is_symlink() or not cache.is_file():  # a planted link is replaced, never followed
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(f".tmp-{id(cache)}")
         tmp.write_bytes(_ttf(face))

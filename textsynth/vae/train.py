@@ -445,11 +445,15 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
     from ray.train.torch import TorchTrainer
 
     setup_logging(None)
-    from textsynth.ray_driver import quiet_token_auth_warning
+    from textsynth.ray_driver import quiet_token_auth_warning, start_local_ray
 
     if not ray.is_initialized():
-        quiet_token_auth_warning()
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"))
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            quiet_token_auth_warning()
+            ray.init(address=address)
+        else:  # an embedded cluster, on 127.0.0.1 only
+            start_local_ray()
     if use_gpu is None:
         use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
     out.mkdir(parents=True, exist_ok=True)

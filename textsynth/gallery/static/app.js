@@ -72,7 +72,10 @@ function StaticBackend(data) {
   };
 }
 
-const backend = window.GALLERY_STATIC ? StaticBackend(window.GALLERY_STATIC) : LiveBackend;
+// An exported page carries its data as JSON in <script type="application/json" id="gallery-data">:
+// read as text and parsed, never run.
+const staticData = document.getElementById("gallery-data");
+const backend = staticData ? StaticBackend(JSON.parse(staticData.textContent)) : LiveBackend;
 
 // ------------------------------------------------------------------ state
 
