@@ -6,7 +6,7 @@ BENCHMARKS.md.
     TEXTSYNTH_HOME=<ci cache> python benchmarks/scaling.py [--shards 16] [--per-shard 100]
 
 1. samples/s of ``textsynth.synth.run`` (default config, PNG) on a local Ray restricted to
-   1 and to 2 worker CPUs (``ray.init(num_cpus=N)`` before ``run``, which reuses it).
+   1 and to 2 worker CPUs (``start_local_ray(num_cpus=N)`` before ``run``, which reuses it).
    Each N is measured twice, each time in a fresh Ray session and into a fresh directory:
    *cold* (the job as a user runs it: worker start-up and the per-process load of fonts,
    corpora and photos happen inside the job) and *warm* (a warm-up job on the same session
@@ -54,6 +54,7 @@ import pyarrow.fs as pafs  # noqa: E402
 
 from textsynth import paths  # noqa: E402
 from textsynth.config import load_config  # noqa: E402
+from textsynth.ray_driver import start_local_ray  # noqa: E402
 from textsynth.synthesis.resources import Resources  # noqa: E402
 from textsynth.shards import ShardSpec, plan, read_completion, write_shard  # noqa: E402
 
@@ -106,7 +107,7 @@ def ray_job(cfg: dict, workers: int, shards: int, per_shard: int, warm: bool, tm
 
     r: dict = {"workers": workers, "mode": "warm" if warm else "cold"}
     t = time.perf_counter()
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    start_local_ray(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     r["ray_start_s"] = time.perf_counter() - t
     try:
         if warm:

@@ -16,6 +16,7 @@ from test_experiment import MICRO, _run, _write
 from textsynth.config import ConfigError
 from textsynth.experiment import load_experiment_config
 from textsynth.experiment.loop import verdict, with_weights
+from textsynth.vae.checkpoint import load_checkpoint
 
 LOOP = copy.deepcopy(MICRO)
 LOOP["arms"] = {"infusion": {**copy.deepcopy(MICRO["arms"]["infusion"]), "seeds": [0, 1]}}
@@ -80,8 +81,8 @@ def test_each_round_regenerates_the_synthetic_source_with_its_weights(looped):
     # it forked from the control and then trained on other data: other weights
     fork = json.loads((out / "_stages" / "fork--infusion_loop.json").read_text())
     assert fork["step"] == 5
-    a = torch.load(out / "runs" / "infusion" / "vae.pt", weights_only=False)["model"]
-    b = torch.load(out / "runs" / "infusion_loop" / "vae.pt", weights_only=False)["model"]
+    a = load_checkpoint(out / "runs" / "infusion" / "vae.pt")["model"]
+    b = load_checkpoint(out / "runs" / "infusion_loop" / "vae.pt")["model"]
     assert any(not torch.equal(a[k], b[k]) for k in a)
     # its training log continues the control's (rows before the fork are the control's)
     log = (out / "runs" / "infusion_loop" / "log.csv").read_text().splitlines()
