@@ -20,7 +20,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from textsynth.shards import (INDEX_DIR, SAMPLE_JSON, atomic_write,
-                              parquet_from_bytes, read_bytes)
+                              parquet_from_bytes, parse_marker, read_bytes)
 
 
 def _feature(name: str, t: pa.DataType) -> dict:
@@ -73,7 +73,10 @@ def write_manifest(fs: pafs.FileSystem, root: str, title: str, extra: dict | Non
     shards = []
     for info in sorted(infos, key=lambda i: i.base_name):
         if info.base_name.endswith(".json"):
-            record = json.loads(read_bytes(fs, info.path))
+            try:
+                record = parse_marker(read_bytes(fs, info.path))
+            except ValueError:
+                continue   # a malformed marker marks no shard (verify names it)
             shards.append({"url": f"shards/{info.base_name[:-5]}.tar", "nsamples": record["samples"]})
     manifest = {"__kind__": "wids-shard-index-v1", "wids_version": 1, "name": title,
                 "shardlist": shards, **(extra or {})}

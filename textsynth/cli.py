@@ -329,8 +329,9 @@ def add_curate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job", default="doc", help="dataset name: prefix of shard files and keys")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output of a different job (its shards are removed "
-                        "first); without it such a dir is refused, and the same job resumes")
+                   help="replace an earlier curate output of a different job (only what a curate job "
+                        "writes is removed; a dir holding anything else is refused); without it such a "
+                        "dir is refused, and the same job resumes")
     p.add_argument("--task-timeout", type=positive_seconds, default=3600, metavar="S",
                    help="cancel a partition still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")
@@ -351,8 +352,9 @@ def add_synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--job", default="synth", help="dataset name: prefix of shard files and keys")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output of a different job (its shards are removed "
-                        "first); without it such a dir is refused, and the same job resumes")
+                   help="replace an earlier synth output of a different job (only what a synth job "
+                        "writes is removed; a dir holding anything else is refused); without it such a "
+                        "dir is refused, and the same job resumes")
     p.add_argument("--task-timeout", type=positive_seconds, default=3600, metavar="S",
                    help="cancel a shard still running S seconds after submission and report it "
                         "as failed (default 3600); rerun to retry it")
@@ -519,7 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--decisions", required=True, metavar="FILE",
                     help="the JSON the Review tab downloaded (format textsynth-review/1)")
     bp.add_argument("--out", required=True, help="the pruned bench dir (new, or --overwrite)")
-    bp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    bp.add_argument("--overwrite", action="store_true",
+                    help="replace --out if it holds an earlier bench (a dir holding anything else is refused)")
     bp.set_defaults(func=_cmd_bench_prune)
 
     mix = sub.add_parser("mix", help="steer the synthesis mix from evaluation results")

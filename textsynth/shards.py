@@ -3,7 +3,13 @@
 A :class:`ShardSpec` alone determines a shard's bytes. Writing is atomic: the tar and its
 parquet index go to temporary names and are renamed into place, and only then is the
 completion marker (with both checksums) written. A shard without a valid marker does not
-exist as far as resume and verify are concerned.
+exist as far as resume and verify are concerned; a malformed marker counts as none.
+
+A job claims its output dir before writing a shard (:func:`claim_output`): ``config.yaml``
+records its parameters, which give a synth job's shards (:func:`plan`); a curate job's shards
+depend on the files found under its inputs and are listed in ``_plan.json``. Verify checks the
+dir against that plan. Only an earlier output of the same kind may be replaced, and only the
+files such a job writes are deleted (:data:`LAYOUTS`, :func:`check_replaceable`).
 
 Tar members get fixed metadata (mtime 0, uid/gid 0, no user names, mode 0644) in sample
 order, so the same spec gives the same bytes on any machine.
@@ -11,9 +17,12 @@ order, so the same spec gives the same bytes on any machine.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
+import os
+import re
 import tarfile
 import time
 import uuid
@@ -229,6 +238,153 @@ def atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     fs.move(tmp, path)
 
 
+# ---------------------------------------------------------------- what an output dir is
+
+PLAN_FILE = "_plan.json"   # the shard names a curate job will write, recorded before the first one
+TMP_SUFFIX = re.compile(r"\.tmp-[0-9a-f]{8}$")   # what an interrupted atomic_write leaves
+FINISHED = ("stats.json", "shards.json", "README.md")   # written after the last shard
+_SHARD_FOLDERS = {"shards": ("*.tar",), INDEX_DIR: ("*.parquet",), "_completions": ("*.json",)}
+# What each kind of output holds: the names allowed in each folder ("" is the top). Anything
+# else is not ours: a job refuses such a dir, and replacing an output never deletes it.
+LAYOUTS = {
+    "synth": {"": ("config.yaml", *FINISHED, *_SHARD_FOLDERS), **_SHARD_FOLDERS},
+    "curate": {"": ("config.yaml", PLAN_FILE, *FINISHED, *_SHARD_FOLDERS, "rejects", "_work"),
+               **_SHARD_FOLDERS,
+               "rejects": ("*.parquet", "*.tar"), "_work": ("part-*", "_completions"),
+               "_work/_completions": ("part-*.json",)},
+    "bench": {"": (*FINISHED, *_SHARD_FOLDERS), **_SHARD_FOLDERS},
+}
+
+
+def _load(data: bytes | None, parse):
+    """``parse(data)``, or None when the file is missing or does not parse."""
+    try:
+        return parse(data) if data is not None else None
+    except (ValueError, yaml.YAMLError):   # ValueError: JSON errors, bytes that are not UTF-8
+        return None
+
+
+def output_kind(fs: pafs.FileSystem, root: str) -> str | None:
+    """``synth``, ``curate`` or ``bench`` when ``root`` is recognisably such an output: a synth
+    or curate ``config.yaml`` names the job's parameters, a bench's ``stats.json`` its bench_id."""
+    cfg = _load(read_bytes(fs, f"{root}/config.yaml"), yaml.safe_load)
+    if cfg is not None:
+        job = cfg.get("job") if isinstance(cfg, dict) else None
+        keys = set(job) if isinstance(job, dict) else set()
+        return ("synth" if {"name", "num_samples", "samples_per_shard"} <= keys
+                else "curate" if {"name", "inputs"} <= keys else None)
+    stats = _load(read_bytes(fs, f"{root}/stats.json"), json.loads)
+    return "bench" if isinstance(stats, dict) and "bench_id" in stats else None
+
+
+def _entries(fs: pafs.FileSystem, root: str, out: str) -> list[pafs.FileInfo]:
+    """Everything under ``root`` (none when it does not exist); a file there is an error."""
+    info = fs.get_file_info(root)
+    if info.type == pafs.FileType.File:
+        raise ValueError(f"{out!r} is a file, not an output directory")
+    if info.type == pafs.FileType.NotFound:
+        return []
+    return fs.get_file_info(pafs.FileSelector(root, recursive=True))
+
+
+def _relative(root: str, info: pafs.FileInfo) -> str:
+    return info.path[len(root.rstrip("/")) + 1:]
+
+
+def _fits(kind: str, rel: str) -> bool:
+    """Whether ``rel`` (a path inside an output, or a temporary file of one) is a name the
+    ``kind`` of output has in that folder."""
+    folder, _, name = TMP_SUFFIX.sub("", rel).rpartition("/")
+    return any(fnmatch.fnmatchcase(name, p) for p in LAYOUTS[kind].get(folder, ()))
+
+
+def _foreign(fs: pafs.FileSystem, root: str, out: str, kind: str) -> list[str]:
+    """Paths under ``root`` that a ``kind`` output would not hold."""
+    return sorted(rel for info in _entries(fs, root, out)
+                  if not _fits(kind, rel := _relative(root, info)))
+
+
+def _listing(items: list[str], sep: str = ", ") -> str:
+    return sep.join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+
+
+def _norm(uri: str) -> str:
+    """A location for comparison: local paths absolute with links resolved, URIs without
+    their query (``?endpoint_override=...``) or trailing slash."""
+    return uri.split("?", 1)[0].rstrip("/") if "://" in uri else os.path.realpath(uri)
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def check_apart(out: str, sources, inside_ok: bool = False) -> None:
+    """Refuse an output that is, contains or (unless ``inside_ok``: a job that does not read
+    its input folders back, like bench build) lies inside one of its inputs (``sources``:
+    paths or URIs; http(s) URLs are skipped): replacing it would delete the input, and a later
+    run would read its own output back."""
+    o = _norm(out)
+    for src in sources:
+        if src.startswith(("http://", "https://")):
+            continue
+        s = _norm(src)
+        how = ("is" if o == s else "contains" if _within(s, o)
+               else "lies inside" if _within(o, s) and not inside_ok else None)
+        if how:
+            raise ValueError(f"--out {out} {how} the input {src}: write the output to a dir apart from its inputs")
+
+
+def check_replaceable(fs: pafs.FileSystem, root: str, out: str, kind: str, sources=(),
+                      inside_ok: bool = False) -> None:
+    """The one rule for replacing an output (``--overwrite``, a bench rebuilt): ``out`` must be
+    recognisably an earlier ``kind`` output (:func:`output_kind`), hold nothing such an output
+    does not (:data:`LAYOUTS`), and lie apart from the new job's inputs (:func:`check_apart`).
+    Raises ValueError."""
+    check_apart(out, sources, inside_ok)
+    found = output_kind(fs, root)
+    if found != kind:
+        what = f"it holds a textsynth {found} output" if found else \
+            "no config.yaml or stats.json says what made it"
+        raise ValueError(f"refusing to replace {out}: it is not a textsynth {kind} output ({what}); "
+                         f"only an earlier {kind} output may be replaced: choose another --out")
+    foreign = _foreign(fs, root, out, kind)
+    if foreign:
+        raise ValueError(f"refusing to replace {out}: it holds files a {kind} output does not "
+                         f"({_listing(foreign)}); move them away or choose another --out")
+
+
+def claim_rewrite(out: str, kind: str, sources=()) -> None:
+    """For a job that rewrites its output in place and never reads its input folders back
+    (bench build): ``out`` must be new, empty or an earlier ``kind`` output, neither an input
+    nor around one; temporary files an interrupted run left there are removed."""
+    fs, root = filesystem(out)
+    check_apart(out, sources, inside_ok=True)
+    if _entries(fs, root, out):
+        check_replaceable(fs, root, out, kind, sources, inside_ok=True)
+        clean_temporary(fs, root, kind)
+
+
+def remove_output(fs: pafs.FileSystem, root: str, kind: str) -> None:
+    """Delete what a ``kind`` job writes in ``root`` (its folders, its files and their
+    temporary files), nothing else."""
+    for info in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+        if _fits(kind, info.base_name):
+            if info.type == pafs.FileType.Directory:
+                fs.delete_dir(info.path)
+            else:
+                fs.delete_file(info.path)
+
+
+def clean_temporary(fs: pafs.FileSystem, root: str, kind: str) -> int:
+    """Delete the temporary files an interrupted ``kind`` job left in ``root``; returns how many."""
+    leftovers = [info.path for info in _entries(fs, root, root)
+                 if info.type == pafs.FileType.File and TMP_SUFFIX.search(info.base_name)
+                 and _fits(kind, _relative(root, info))]
+    for path in leftovers:
+        fs.delete_file(path)
+    return len(leftovers)
+
+
 def _differences(old, new, prefix: str = "") -> list[str]:
     """Keys whose values differ between two plain-data configs, as readable lines."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -237,31 +393,101 @@ def _differences(old, new, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
 
 
-JOB_DIRS = ("shards", "index", "_completions", "rejects", "_work")
+def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overwrite: bool,
+                 kind: str, planned: list[str] | None = None, sources=()) -> int:
+    """Make ``out`` this ``kind`` job's output, before any of its shards is written: its
+    ``config.yaml`` records the job's parameters, and :data:`PLAN_FILE` the ``planned`` shard
+    names when the parameters alone do not give them (curate: they follow from the files found
+    under its inputs); verify compares the dir against them.
 
-
-def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overwrite: bool) -> None:
-    """Make ``out`` this job's output: its ``config.yaml`` records the job's parameters. A dir
-    that holds a *different* job is refused (its shards would be mixed with ours, or silently
-    rewritten) unless ``overwrite``, which first removes everything the old job wrote."""
+    The same job resumes. A dir holding a *different* job is refused unless ``overwrite``,
+    which replaces only an earlier ``kind`` output (:func:`check_replaceable`) and deletes only
+    what such a job writes. A dir that is not a ``kind`` output is refused when it holds
+    anything such an output would not, or a file at its top (``README.md`` may be someone
+    else's). ``out`` must lie apart from the job's ``sources``. Temporary files an interrupted
+    run left are deleted; returns how many."""
+    check_apart(out, sources)
     resolved = yaml.safe_load(yaml.safe_dump(resolved, allow_unicode=True))  # as read back
-    old = read_bytes(fs, f"{root}/config.yaml")
-    diff = _differences(yaml.safe_load(old) or {}, resolved) if old is not None else []
-    if diff and not overwrite:
-        more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
-        raise ValueError(f"{out} holds the output of a different job ({'; '.join(diff[:4])}{more}); "
-                         f"rerun with the same parameters to resume it, choose another --out, "
-                         f"or add --overwrite to replace it")
-    if diff:
-        for d in JOB_DIRS:
-            if fs.get_file_info(f"{root}/{d}").type != pafs.FileType.NotFound:
-                fs.delete_dir(f"{root}/{d}")
-        for f in ("stats.json", "config.yaml", "shards.json", "README.md"):
-            if fs.get_file_info(f"{root}/{f}").type != pafs.FileType.NotFound:
-                fs.delete_file(f"{root}/{f}")
+    found = output_kind(fs, root)
+    if found == kind:
+        old = yaml.safe_load(read_bytes(fs, f"{root}/config.yaml"))
+        diff = _differences(old, resolved)
+        if diff and not overwrite:
+            raise ValueError(f"{out} holds the output of a different job ({_listing(diff, '; ')}); "
+                             f"rerun with the same parameters to resume it, choose another --out, "
+                             f"or add --overwrite to replace it")
+        if diff:
+            check_replaceable(fs, root, out, kind, sources)
+            remove_output(fs, root, kind)
+    else:
+        # Not recognisably ours: only folders of ours and temporary files may be there.
+        theirs = [rel for info in _entries(fs, root, out)
+                  if not _fits(kind, rel := _relative(root, info))
+                  or ("/" not in rel and info.type == pafs.FileType.File and not TMP_SUFFIX.search(rel))]
+        if theirs and overwrite:
+            check_replaceable(fs, root, out, kind, sources)   # raises: not a kind output
+        if theirs:
+            what = f"a textsynth {found} output" if found else f"not a textsynth {kind} output"
+            raise ValueError(f"refusing to write into {out}: it is {what} and not empty "
+                             f"({_listing(sorted(theirs))}); choose an empty or new dir")
     fs.create_dir(root, recursive=True)
+    cleaned = clean_temporary(fs, root, kind)
     atomic_write(fs, f"{root}/config.yaml",
                  yaml.safe_dump(resolved, sort_keys=True, allow_unicode=True).encode())
+    if planned is not None:
+        atomic_write(fs, f"{root}/{PLAN_FILE}", json.dumps({"kind": kind, "shards": planned}, indent=1).encode())
+    return cleaned
+
+
+def read_plan(fs: pafs.FileSystem, root: str) -> list[str] | None:
+    """The shard names :data:`PLAN_FILE` lists; None when it is absent; ValueError when malformed."""
+    data = read_bytes(fs, f"{root}/{PLAN_FILE}")
+    if data is None:
+        return None
+    doc = _load(data, json.loads)
+    names = doc.get("shards") if isinstance(doc, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{PLAN_FILE}: malformed (expected {{\"kind\": ..., \"shards\": [names]}})")
+    return names
+
+
+# ---------------------------------------------------------------- completion markers
+
+def is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def is_sha256(v) -> bool:
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None
+
+
+def is_number_map(v) -> bool:
+    """A mapping of names to numbers (counts, seconds)."""
+    return isinstance(v, dict) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                       for x in v.values())
+
+
+MARKER_FIELDS = {"samples": ("a count", is_count), "tar_sha256": ("a sha256", is_sha256),
+                 "parquet_sha256": ("a sha256", is_sha256)}
+
+
+def parse_marker(data: bytes | None, fields: dict = MARKER_FIELDS) -> dict:
+    """A completion marker's record, checked to be a JSON object whose ``fields`` (name ->
+    (what, test)) pass; ValueError saying what is wrong otherwise."""
+    if data is None:
+        raise ValueError("missing or unreadable")
+    try:
+        record = json.loads(data)
+    except ValueError as e:   # also bytes that are not UTF-8
+        raise ValueError(f"not valid JSON ({e})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"not a JSON object (a {type(record).__name__})")
+    for key, (what, ok) in fields.items():
+        if key not in record:
+            raise ValueError(f"no {key!r}")
+        if not ok(record[key]):
+            raise ValueError(f"{key!r} is not {what}: {str(record[key])[:40]!r}")
+    return record
 
 
 def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_bytes: bytes,
@@ -291,21 +517,29 @@ def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str)
                    stats=stats.as_dict(), seconds=round(seconds, 3))
 
 
+def _stats(v) -> bool:
+    """A synth shard's Stats record, as Stats.from_dict reads it."""
+    return (isinstance(v, dict) and is_count(v.get("samples")) and is_count(v.get("chars", 0))
+            and all(is_number_map(v.get(k, {})) for k in ("skips", "events", "templates"))
+            and isinstance(v.get("ink", 0.0), (int, float)) and not isinstance(v.get("ink"), bool))
+
+
+SYNTH_MARKER_FIELDS = {**MARKER_FIELDS, "spec": ("a shard spec", lambda v: isinstance(v, dict)),
+                       "stats": ("a stats record", _stats)}
+
+
 def read_completion(fs: pafs.FileSystem, root: str, spec: ShardSpec) -> dict | None:
-    """The shard's completion record if the marker exists and its files match it."""
+    """The shard's completion record if the marker is well-formed, was written for ``spec``
+    and its files match it; None otherwise (the shard is redone)."""
     try:
-        with fs.open_input_stream(f"{root}/_completions/{spec.name}.json") as f:
-            record = json.loads(f.read())
-    except (FileNotFoundError, OSError, json.JSONDecodeError):
+        record = parse_marker(read_bytes(fs, f"{root}/_completions/{spec.name}.json"), SYNTH_MARKER_FIELDS)
+    except ValueError:
         return None
-    if record.get("spec") != asdict(spec):
+    if record["spec"] != asdict(spec):
         return None  # a different job wrote this name: redo it
     for path, key in ((f"{root}/shards/{spec.name}.tar", "tar_sha256"),
                       (index_path(root, spec.name), "parquet_sha256")):
-        try:
-            with fs.open_input_stream(path) as f:
-                if hashlib.sha256(f.read()).hexdigest() != record[key]:
-                    return None
-        except (FileNotFoundError, OSError):
+        data = read_bytes(fs, path)
+        if data is None or hashlib.sha256(data).hexdigest() != record[key]:
             return None
     return record

@@ -1,10 +1,12 @@
 """`textsynth synth`: a sharded synthesis job on Ray (embedded local Ray or a cluster).
 
-The driver plans shard specs, skips shards whose completion marker and checksums are
-present (resume), and runs one Ray task per missing shard. Each worker process loads fonts,
-corpora and backgrounds once (a per-process cache keyed by the config) and reuses them for
-every shard it renders. Outputs are addressed through pyarrow filesystems, so ``--out`` may
-be a local path or a URI such as ``s3://bucket/prefix``.
+The driver plans shard specs, claims the output dir (``shards.claim_output``: its config.yaml
+gives the plan verify checks; temporary files an interrupted run left are removed), skips
+shards whose completion marker and checksums are present (resume), and runs one Ray task per
+missing shard. Each worker process loads fonts, corpora and backgrounds once (a per-process
+cache keyed by the config) and reuses them for every shard it renders. Outputs are addressed
+through pyarrow filesystems, so ``--out`` may be a local path or a URI such as
+``s3://bucket/prefix``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 from textsynth.synthesis.generate import Stats, top_reasons
 from textsynth.ray_driver import map_unordered
 from textsynth.card import write_manifest
-from textsynth.shards import (ShardSpec, claim_output, filesystem, plan, read_completion, resolve_uri,
-                              write_shard)
+from textsynth.shards import (ShardSpec, atomic_write, claim_output, filesystem, plan, read_completion,
+                              resolve_uri, write_shard)
 
 _WORKER_RESOURCES: dict[str, object] = {}
 
@@ -64,11 +66,6 @@ def low_yield(samples: int, requested: int, min_yield: float, skips: dict) -> st
     return None
 
 
-def _write_text(fs, path: str, text: str) -> None:
-    with fs.open_output_stream(path) as f:
-        f.write(text.encode())
-
-
 def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str = "synth",
         address: str | None = None, max_retries: int = 2, progress: bool = True,
         task_timeout: float | None = 3600, overwrite: bool = False,
@@ -89,7 +86,9 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     del checked   # the driver renders nothing: don't hold fonts and corpora through the job
     resolved = {**cfg, "job": {"name": job, "num_samples": num_samples,
                                "samples_per_shard": samples_per_shard}}
-    claim_output(fs, root, out, resolved, overwrite)
+    cleaned = claim_output(fs, root, out, resolved, overwrite, "synth")   # config.yaml gives the plan
+    if cleaned:
+        print(f"note: removed {cleaned} temporary file(s) an interrupted run left in {out}", file=sys.stderr)
 
     records = {s.index: read_completion(fs, root, s) for s in specs}
     todo = [s for s in specs if records[s.index] is None]
@@ -132,7 +131,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
                    "samples_this_run": new_samples,
                    "samples_per_s": round(new_samples / wall, 2) if wall > 0 else None},
     }
-    _write_text(fs, f"{root}/stats.json", json.dumps(stats, indent=1))
+    atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1).encode())
     write_manifest(fs, root, job)
     return JobResult(len(specs), done_before, failed, stats, num_samples, cfg["output"]["min_yield"])
 

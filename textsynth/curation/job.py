@@ -11,7 +11,9 @@ is published as ``shards/{dataset}-{index:06d}`` (tar + parquet + marker, as in 
 and ``rejects/{dataset}-{index:06d}.parquet`` (+ a tar of example crops). Phase 2 is a pure
 function of the phase-1 files, so it is simply redone on every run.
 
-Output (docs/architecture.md §3): shards/, rejects/, _completions/, _work/, config.yaml, stats.json.
+Output (docs/architecture.md §3): shards/, rejects/, _completions/, _work/, config.yaml, stats.json,
+and _plan.json (the shard names the job will write, one per partition, recorded before the first
+one: what ``textsynth verify`` checks the dir against). A malformed partition marker counts as none.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
 from textsynth.synthesis.render import encode, encode_output
 from textsynth.card import write_manifest
-from textsynth.shards import (atomic_write, claim_output, filesystem, make_output_dirs, pack,
-                              parquet_from_bytes, publish, read_bytes, resolve_uri, tar_member)
+from textsynth.shards import (atomic_write, claim_output, filesystem, is_count, is_number_map,
+                              make_output_dirs, pack, parquet_from_bytes, parse_marker, publish,
+                              read_bytes, resolve_uri, tar_member)
 
 _WORKER_CASCADE: dict[str, Cascade] = {}
 
@@ -132,16 +135,29 @@ def curate_partition(cfg: dict, out_uri: str, dataset: str, part: ingest.Partiti
     return record
 
 
+def _sources(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+# What resume and phase 2 read off a partition marker (shards.parse_marker checks them).
+PARTITION_FIELDS = {
+    "sources": ("a list of inputs", _sources), "config": ("a config hash", lambda v: isinstance(v, str)),
+    "candidates": ("a count", is_count), "stage_counts": ("counts by stage", is_number_map),
+    "stage_seconds": ("seconds by stage", is_number_map),
+    "sha256": ("checksums of the partition's files", lambda v: isinstance(v, dict) and set(v) == set(WORK_FILES)),
+}
+
+
 def read_partition_marker(fs, root: str, cfg: dict, part: ingest.Partition) -> dict | None:
     """The partition's record if it finished with these inputs and config and its files
-    still match their checksums."""
+    still match their checksums; None (the partition is redone) otherwise, a malformed
+    marker included."""
     name = f"part-{part.index:06d}"
-    raw = read_bytes(fs, f"{root}/_work/_completions/{name}.json")
     try:
-        record = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
+        record = parse_marker(read_bytes(fs, f"{root}/_work/_completions/{name}.json"), PARTITION_FIELDS)
+    except ValueError:
         return None
-    if not record or record["sources"] != [s.uri for s in part.sources] or record["config"] != config_key(cfg):
+    if record["sources"] != [s.uri for s in part.sources] or record["config"] != config_key(cfg):
         return None
     for kind, digest in record["sha256"].items():
         data = read_bytes(fs, f"{root}/_work/{WORK_FILES[kind].format(p=name)}")
@@ -256,7 +272,12 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     _check_ocr_models(cfg["ocr"])
     parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
     fs, root = filesystem(out)
-    claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": inputs}}, overwrite)
+    # Inputs given as patterns are compared by the files they name.
+    apart = [a for a in inputs if "{" not in a] + [s.uri for s in sources]
+    cleaned = claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": inputs}}, overwrite,
+                           "curate", [f"{dataset}-{p.index:06d}" for p in parts], sources=apart)
+    if cleaned:
+        print(f"note: removed {cleaned} temporary file(s) an interrupted run left in {out}", file=sys.stderr)
     make_output_dirs(fs, root, "rejects", "_work/_completions")
 
     records = {p.index: read_partition_marker(fs, root, cfg, p) for p in parts}

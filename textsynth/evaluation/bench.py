@@ -113,12 +113,13 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
     from tqdm import tqdm
 
     from textsynth.card import write_manifest
-    from textsynth.shards import atomic_write, filesystem, pack, publish
+    from textsynth.shards import atomic_write, claim_rewrite, filesystem, pack, publish
     from textsynth.synthesis.render import encode
 
     inputs = list(inputs or [])
     if not inputs and not omnidocbench_json:
         raise ValueError("nothing to build from: give --input and/or --omnidocbench")
+    claim_rewrite(out, "bench", [*inputs, *(p for p in (omnidocbench_json, images) if p)])
     t0 = time.perf_counter()
     skips, ocr = Skips(), LazyOCR(ocr)   # PDF-only builds load the OCR only after collecting
     cands = collect(inputs, omnidocbench_json, images, skips, ocr, max_pages, min_block_chars, progress)

@@ -9,7 +9,9 @@ as a file (the server stays read-only)::
 
 `textsynth bench prune` applies such a file: it checks the decisions were made on this very
 bench (its :func:`bench_id`), drops what was marked, keeps ``keep`` and undecided samples, and
-writes a new bench whose stats.json, shards.json and dataset card record the review.
+writes a new bench whose stats.json, shards.json and dataset card record the review. The new
+bench goes to a dir apart from the reviewed one; ``--overwrite`` replaces only an earlier bench
+(``shards.check_replaceable``).
 """
 
 from __future__ import annotations
@@ -58,12 +60,19 @@ def load_decisions(path: str | Path) -> dict:
 def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: bool = False, log=print) -> dict:
     """Write ``out``: ``bench`` without the samples the review marked blurred, redundant or
     blank. Everything is checked before anything is written."""
+    from textsynth.shards import check_apart, check_replaceable, filesystem, remove_output
+
     bench, out = Path(bench), Path(out)
     doc = load_decisions(decisions)
     if out.resolve() == bench.resolve():
         raise ValueError(f"--out {out} is the bench itself: write the pruned bench to a new dir")
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    check_apart(str(out), [str(bench)])   # nor a dir inside it or around it
+    fs, root = filesystem(str(out))
+    replace = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if replace and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to replace it)")
+    if replace:
+        check_replaceable(fs, root, str(out), "bench")
     samples = list(bench_members(bench))
     before = bench_id_of(samples)
     if doc.get("bench_id") and doc["bench_id"] != before:
@@ -93,8 +102,9 @@ def prune(bench: str | Path, decisions: str | Path, out: str | Path, overwrite: 
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         review = _write(bench, Path(decisions).name, doc, samples, kept, before, undecided, stats, tmp)
-        if out.exists():
-            shutil.rmtree(out)
+        if replace:  # only what a bench holds (checked above), then the emptied dir
+            remove_output(fs, root, "bench")
+            out.rmdir()
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
