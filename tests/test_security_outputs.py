@@ -249,6 +249,27 @@ def test_verify_names_a_malformed_marker(synth_out, tmp_path, kind):
     assert "synth-000002" not in proc.stdout   # the other shards are fine
 
 
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("config", [BOMB, "#" * (2 << 20), "just a string", "job: [1, 2]"],
+                         ids=["alias bomb", "over the size cap", "not a mapping", "job not a mapping"])
+def test_verify_and_overwrite_survive_a_hostile_config_yaml(synth_out, tmp_path, config):
+    """An output's config.yaml is read like any config: capped and without YAML aliases (an
+    alias bomb would expand to 9^9 strings), so neither verify nor --overwrite chokes on it."""
+    out = tmp_path / "copy"
+    shutil.copytree(synth_out, out)
+    (out / "config.yaml").write_text(config)
+    proc = _verify(out)
+    assert proc.returncode == 1 and "config.yaml" in proc.stdout, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    before = _files(out)
+    proc = _run("synth", "--out", out, *SMALL, "--overwrite")
+    assert proc.returncode == 2 and "not a textsynth synth output" in proc.stderr, proc.stderr
+    assert _files(out) == before
+
+
 def test_resume_redoes_shards_with_malformed_markers(synth_out, tmp_path):
     out = tmp_path / "copy"
     shutil.copytree(synth_out, out)

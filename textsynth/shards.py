@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
+from textsynth.config import MAX_CONFIG_BYTES, load_yaml
 from textsynth.memory import give_back_memory
 from textsynth.synthesis.generate import Stats, make_sample
 from textsynth.synthesis.recipe import Skip
@@ -224,6 +225,20 @@ def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
         return None
 
 
+def read_job_config(fs: pafs.FileSystem, root: str):
+    """An output's ``config.yaml`` parsed (None when missing). The dir may come from anyone:
+    the file is size-capped and parsed without YAML aliases, like every config we read;
+    ValueError (or yaml.YAMLError) when it is over the cap or not YAML."""
+    try:
+        with fs.open_input_stream(f"{root}/config.yaml") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except (FileNotFoundError, OSError):
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"{root}/config.yaml is over {MAX_CONFIG_BYTES} bytes")
+    return load_yaml(data.decode("utf-8"))
+
+
 def parquet_from_bytes(data: bytes) -> pa.Table:
     """A parquet file held in memory, as a table. Not ``pq.read_table(io.BytesIO(...))``:
     that path (the datasets API over a Python file object) makes the interpreter abort at exit
@@ -267,7 +282,10 @@ def _load(data: bytes | None, parse):
 def output_kind(fs: pafs.FileSystem, root: str) -> str | None:
     """``synth``, ``curate`` or ``bench`` when ``root`` is recognisably such an output: a synth
     or curate ``config.yaml`` names the job's parameters, a bench's ``stats.json`` its bench_id."""
-    cfg = _load(read_bytes(fs, f"{root}/config.yaml"), yaml.safe_load)
+    try:
+        cfg = read_job_config(fs, root)
+    except (ValueError, yaml.YAMLError):
+        cfg = None
     if cfg is not None:
         job = cfg.get("job") if isinstance(cfg, dict) else None
         keys = set(job) if isinstance(job, dict) else set()
@@ -410,7 +428,7 @@ def claim_output(fs: pafs.FileSystem, root: str, out: str, resolved: dict, overw
     resolved = yaml.safe_load(yaml.safe_dump(resolved, allow_unicode=True))  # as read back
     found = output_kind(fs, root)
     if found == kind:
-        old = yaml.safe_load(read_bytes(fs, f"{root}/config.yaml"))
+        old = read_job_config(fs, root)
         diff = _differences(old, resolved)
         if diff and not overwrite:
             raise ValueError(f"{out} holds the output of a different job ({_listing(diff, '; ')}); "

@@ -21,7 +21,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from textsynth.shards import (FINISHED, TMP_SUFFIX, filesystem, index_path, is_count, parquet_from_bytes,
-                              parse_marker, read_bytes, read_plan)
+                              parse_marker, read_bytes, read_job_config, read_plan)
 
 
 def verify(out: str) -> list[str]:
@@ -138,13 +138,14 @@ def _planned(fs, root: str):
     """Shard names the job planned (ordered; ``len`` and ``in`` are cheap): a synth job's follow
     from its config.yaml (as :func:`textsynth.shards.plan` makes them), a curate job's are in
     its plan file; None for outputs without a plan (benches). ValueError when malformed."""
-    data = read_bytes(fs, f"{root}/config.yaml")
     try:
-        cfg = yaml.safe_load(data) if data else None
-    except yaml.YAMLError as e:
+        cfg = read_job_config(fs, root)
+    except (ValueError, yaml.YAMLError) as e:
         raise ValueError(f"config.yaml: unreadable ({e})") from None
-    job = cfg.get("job") if isinstance(cfg, dict) else None
-    if not isinstance(job, dict) or not {"name", "num_samples", "samples_per_shard"} <= set(job):
+    if cfg is not None and not (isinstance(cfg, dict) and isinstance(cfg.get("job"), dict)):
+        raise ValueError("config.yaml: not a textsynth job config (no 'job' mapping)")
+    job = cfg.get("job") if cfg is not None else None
+    if job is None or not {"name", "num_samples", "samples_per_shard"} <= set(job):
         names = read_plan(fs, root)
         return None if names is None else dict.fromkeys(names)
     n, per = job["num_samples"], job["samples_per_shard"]
