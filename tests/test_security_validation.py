@@ -187,6 +187,7 @@ CASES = [
     ("train", "data.sources", "{general: {paths: [1]}}", "'data.sources.general.paths' must be a list"),
     ("train", "data.sources", "{general: {paths: [a], crop_scale: [2, 1]}}",
      "'data.sources.general.crop_scale' must be [min, max]"),
+    ("train", "data.sources.general.paths", "[/nonexistent-source]", "does not exist"),  # before --out
     # ---- experiment
     ("experiment", "split.bench_fraction", NAN, "'split.bench_fraction' must be a finite number"),
     ("experiment", "split.bench_fraction", "1.0", "'split.bench_fraction' must be in (0, 1)"),

@@ -92,6 +92,13 @@ def list_items(name: str, paths: list[str]) -> list[tuple[str, str]]:
     return items
 
 
+def source_items(cfg: dict, phases: list | None = None) -> dict[str, list[tuple[str, str]]]:
+    """The inputs of every source some phase mixes in; FileNotFoundError naming the source
+    when one is missing or empty (``train`` calls this before it writes anything)."""
+    used = {n for p in (phases or build_phases(cfg)) for n in p.mix}
+    return {n: list_items(n, src["paths"]) for n, src in cfg["data"]["sources"].items() if n in used}
+
+
 # ------------------------------------------------------------------------------------- phases
 
 @dataclass(frozen=True)
@@ -275,8 +282,7 @@ class StagedData:
         self.sources = d["sources"]
         self.source_names = list(self.sources)
         self.phases = build_phases(cfg)
-        used = {n for p in self.phases for n in p.mix}
-        self.items = {n: list_items(n, self.sources[n]["paths"]) for n in self.source_names if n in used}
+        self.items = source_items(cfg, self.phases)
 
     def phase_at(self, step: int) -> Phase:
         ph = self.phases[0]

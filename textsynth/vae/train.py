@@ -41,7 +41,7 @@ from textsynth.vae.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from textsynth.vae.data import StagedData
+from textsynth.vae.data import StagedData, source_items
 from textsynth.vae.losses import AlignProjection, Objective
 from textsynth.vae.model import VAE, model_config
 
@@ -435,6 +435,7 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
     if not resume and (out / "checkpoints" / "last.pt").exists():
         raise FileExistsError(f"{out} already has checkpoints: pass --resume to continue, or "
                               "choose another --out")
+    source_items(cfg)   # a missing or empty source is an error before anything is written
     workers = workers or cfg["train"]["workers"]
     use_ray = workers > 1 if use_ray is None else use_ray
     if not use_ray:
