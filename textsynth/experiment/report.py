@@ -1,4 +1,9 @@
-"""The experiment's report: results.json, results.md, recon_grid.png, curves.png."""
+"""The experiment's report: results.json, results.md, recon_grid.png, curves.png.
+
+Means per run come from each eval's metrics; the 95% intervals, the differences against the
+control arm with their verdicts and the minimum detectable differences come from the
+per-image scores (``OUT/eval/RUN/BENCH/per_image.parquet``) pooled over each arm's seeds
+(textsynth/experiment/stats.py says how)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,11 @@ import numpy as np
 
 METRICS = ("ned", "psnr", "ssim")
 BUCKETS = ("5-8", "9-12", "13-16", "17-20")
+# The metric each bench is judged by, and the issue's targets for the minimum detectable
+# difference (bench, group) -> largest half-width of the 95% difference interval.
+JUDGED_BY = {"synth": "ned", "doc": "ned", "general": "psnr"}
+MDE_TARGETS = {("synth", "9-12"): 0.02, ("synth", "13-20"): 0.02, ("doc", "all"): 0.03}
+BENCH_TITLES = {"synth": "Synthetic bench NED", "doc": "Doc bench NED", "general": "General photos PSNR"}
 
 
 def _collect(out: Path, st, runs, models: dict) -> dict:
@@ -76,7 +86,92 @@ def verdict(cfg: dict, results: dict) -> dict:
     return out
 
 
-def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None = None) -> str:
+def intervals(cfg: dict, out: Path, runs, control: str | None = None, n_boot: int = 4000) -> dict | None:
+    """95% intervals per arm (its seeds pooled), differences against ``control`` (default: the
+    config's first arm) with verdicts, and the minimum detectable difference per group. The
+    closed loop's run is an arm of its own (it is one steered seed, not another seed of its arm)."""
+    from textsynth.experiment import stats
+    from textsynth.experiment.config import loop_plan
+
+    plan = loop_plan(cfg)
+    loop_run = plan["loop"] if plan else None
+    arms: dict = {}
+    for name, arm, _ in runs:
+        scores = stats.Scores.read_run(out / "eval" / name, tuple(JUDGED_BY))
+        if len(scores):
+            arms.setdefault(name if name == loop_run else arm, []).append(scores)
+    if not arms:
+        return None
+    control = control or next(iter(cfg["arms"]))
+    summary = stats.summarise(arms, control if control in arms else None, JUDGED_BY, n_boot=n_boot)
+    dfs = [df for g in summary["seed_df"].values() for df in g.values()]
+    summary["seed_part"] = (f"between-seed spread pooled over the arms ({max(dfs)} degrees of freedom)"
+                            if dfs and max(dfs) > 0 else
+                            "none: one seed per arm, so the intervals come from the image bootstrap "
+                            "only and understate the noise")
+    summary["targets"] = [{"bench": b, "group": g, "target": t,
+                           "min_detectable": summary["min_detectable"].get(b, {}).get(g),
+                           "met": (None if summary["min_detectable"].get(b, {}).get(g) is None
+                                   else summary["min_detectable"][b][g] <= t)}
+                          for (b, g), t in MDE_TARGETS.items()]
+    return summary
+
+
+def _fmt(v: float, metric: str) -> str:
+    return f"{v:.2f}" if metric == "psnr" else f"{v:.3f}"
+
+
+def intervals_markdown(iv: dict) -> list[str]:
+    """Tables: arm means with 95% intervals per bench and group; every arm against the control
+    with a verdict; the minimum detectable difference per group against the targets."""
+    from textsynth.experiment.stats import verdict_text
+
+    lines = ["## 95% intervals", "",
+             f"Paired bootstrap over bench images ({iv['n_boot']} resamples) combined with the seed "
+             f"spread; seed part: {iv['seed_part']}. Seeds per arm: "
+             + ", ".join(f"{a} {n}" for a, n in iv["seeds"].items()) + ". Method: README "
+             "\"How differences are judged\".", ""]
+    for bench, metric in iv["metric_of_bench"].items():
+        per_arm = {a: b[bench] for a, b in iv["arms"].items() if bench in b}
+        if not per_arm:
+            continue
+        cols = list(next(iter(per_arm.values())))
+        lines += [f"### {BENCH_TITLES.get(bench, bench)}: mean [95% interval]", "",
+                  "| arm | seeds | " + " | ".join(f"{c} ({per_arm[next(iter(per_arm))][c]['n_images']})"
+                                                  for c in cols) + " |",
+                  "|---" * (len(cols) + 2) + "|"]
+        for a, g in per_arm.items():
+            cells = [f"{_fmt(g[c]['mean'], metric)} [{_fmt(g[c]['lo'], metric)}, {_fmt(g[c]['hi'], metric)}]"
+                     if c in g else "–" for c in cols]
+            lines.append(f"| {a} | {iv['seeds'][a]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if iv["vs_control"]:
+        lines += [f"### Against the control arm `{iv['control']}` (arm minus control, paired)", "",
+                  "| arm | bench | group | images | difference | 95% interval | verdict |",
+                  "|---|---|---|---|---|---|---|"]
+        for a, benches in iv["vs_control"].items():
+            for bench, gs in benches.items():
+                m = iv["metric_of_bench"][bench]
+                for g, d in gs.items():
+                    lines.append(f"| {a} | {bench} | {g} | {d['n_images']} | {d['diff']:+.3f} | "
+                                 f"[{_fmt(d['lo'], m)}, {_fmt(d['hi'], m)}] | {verdict_text(d)} |")
+        lines.append("")
+        targets = {(t["bench"], t["group"]): t["target"] for t in iv["targets"]}
+        lines += ["### Minimum detectable difference (95%)", "",
+                  "The smallest arm-minus-control difference this design calls real: the largest "
+                  "half-width of the difference intervals above.", "",
+                  "| bench | group | min. detectable | target |", "|---|---|---|---|"]
+        for bench, gs in iv["min_detectable"].items():
+            for g, v in gs.items():
+                t = targets.get((bench, g))
+                lines.append(f"| {bench} | {g} | ±{_fmt(v, iv['metric_of_bench'][bench])} | "
+                             + (f"≤ {t} ({'met' if v <= t else 'missed'})" if t else "") + " |")
+        lines.append("")
+    return lines
+
+
+def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None = None,
+             intervals_: dict | None = None) -> str:
     lines = ["# Does the data help? Text-infusion ablation", ""]
     runs = [n for n, r in results.items() if "arm" in r]
     if runs:
@@ -112,6 +207,8 @@ def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None
         if o:
             lines.append(f"| {name} | {o['psnr']:.2f} | {o['ssim']:.4f} |")
     lines.append("")
+    if intervals_:
+        lines += intervals_markdown(intervals_)
     if verdict_:
         lines += ["## Target", "", "```json", json.dumps(verdict_, indent=1), "```", ""]
     if loop_section:
@@ -215,7 +312,9 @@ def curves(out: Path, results: dict, path: Path) -> Path | None:
     return path
 
 
-def write(cfg: dict, out: Path, st, runs, models: dict) -> dict:
+def write(cfg: dict, out: Path, st, runs, models: dict, control: str | None = None) -> dict:
+    """Write the report files; ``control``: the arm every other arm is compared with (default:
+    the config's first arm)."""
     from textsynth.experiment import loop
     from textsynth.experiment.config import loop_plan
 
@@ -228,8 +327,11 @@ def write(cfg: dict, out: Path, st, runs, models: dict) -> dict:
            "models": results, "target": v}
     if plan:
         doc["loop"] = loop.results(plan, st, results)
+    iv = intervals(cfg, out, runs, control)
+    if iv:
+        doc["intervals"] = iv
     (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
-    (out / "results.md").write_text(markdown(cfg, results, v, doc.get("loop")))
+    (out / "results.md").write_text(markdown(cfg, results, v, doc.get("loop"), iv))
     recon_grid(out, list(models), cfg["eval"]["grid_images"], out / "recon_grid.png")
     curves(out, results, out / "curves.png")
     return doc
