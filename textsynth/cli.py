@@ -139,7 +139,7 @@ def _cmd_eval(args) -> int:
         except ImportError as e:
             print(f"LPIPS not computed: {e} (install the train extra: pip install 'textsynth[train]')")
     result = evaluate(args.bench, args.model, out, cache_dir=args.cache_dir, limit=args.limit,
-                      lpips=lpips, progress=not args.quiet)
+                      lpips=lpips, progress=not args.quiet, ned_mode=args.ned)
     print((Path(out) / "metrics.md").read_text())
     print(f"{result['overall']['n']} images in {result['seconds']} s "
           f"({result['ocr_cache_hits']} original OCRs from cache); results in {out}")
@@ -473,6 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache-dir", help="OCR cache of originals (default $TEXTSYNTH_HOME/eval-cache)")
     ev.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument("--ned", choices=["page", "lines"], default="page",
+                    help="page: full-page OCR of original and reconstruction (report eq. 5, the "
+                         "headline); lines: recognition only, at line boxes fixed on the original "
+                         "(a synthetic sample's labelled lines, else detected once and cached), "
+                         "character-weighted over lines (default page)")
     ev.add_argument("--lpips", metavar="DIR",
                     help="LPIPS weights dir holding a torchvision vgg16*.pth and the LPIPS v0.1 "
                          "vgg.pth heads (default $TEXTSYNTH_HOME/models/lpips; LPIPS is skipped, "

@@ -236,3 +236,106 @@ def _reading_order(lines: list[OCRLine]) -> list[OCRLine]:
         else:
             rows.append([line])
     return [line for row in rows for line in sorted(row, key=lambda l: l.bbox[0])]
+
+
+# Recognition only: PP-OCRv5 rec on onnxruntime, for text at boxes known in advance (the
+# line mode of `textsynth eval`). Pre- and post-processing follow PaddleX's TextRecognition
+# with the inference.yml above: BGR, height 48, width from the aspect ratio (at least 320,
+# as the yml's image_shape), (x/255 - 0.5)/0.5, zero padding on the right; CTC greedy decode
+# over [blank] + dictionary + [space].
+REC_HEIGHT, REC_MIN_WIDTH, REC_MAX_WIDTH = 48, 320, 3200
+# Crops are padded to a multiple of this width, and only crops of one padded width share a
+# batch: a line's text never depends on which other lines it was read with (PaddleX pads a
+# batch to its widest crop), so the same box reads the same on every run.
+REC_WIDTH_STEP = 64
+
+
+class Recognizer:
+    """PP-OCRv5 recognition of many crops per call. Not thread-safe; make one per worker."""
+
+    def __init__(self, rec_dir: Path | None = None, threads: int = 1, device: str = "cpu"):
+        import onnxruntime as ort
+
+        from textsynth.ocr_det import providers
+
+        rec_dir = Path(rec_dir) if rec_dir is not None else paths.models_dir() / REC_NAME
+        model_name(rec_dir)   # the same missing-files error as the pipeline's
+        model = rec_dir / "inference.onnx"
+        if not model.is_file():
+            raise FileNotFoundError(f"no {model} (run `textsynth assets fetch`; line-level reading "
+                                    "needs the ONNX recogniser)")
+        with open(rec_dir / "inference.yml", encoding="utf-8") as f:
+            chars = yaml.safe_load(f)["PostProcess"]["character_dict"]
+        self.characters = ["", *chars, " "]   # index 0 is the CTC blank
+        so = ort.SessionOptions()
+        so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+        self.session = ort.InferenceSession(str(model), so, providers=providers(device))
+        self.input = self.session.get_inputs()[0].name
+
+    @staticmethod
+    def _width(crop: np.ndarray) -> tuple[int, int]:
+        """(resized width, padded width) of a crop at the recognition height."""
+        h, w = crop.shape[:2]
+        resized = min(REC_MAX_WIDTH, max(1, int(np.ceil(REC_HEIGHT * w / max(1, h)))))
+        padded = max(REC_MIN_WIDTH, -(-resized // REC_WIDTH_STEP) * REC_WIDTH_STEP)
+        return resized, min(REC_MAX_WIDTH, padded)
+
+    def _prepare(self, crop: np.ndarray) -> np.ndarray:
+        import cv2
+
+        resized, padded = self._width(crop)
+        img = cv2.resize(np.ascontiguousarray(crop[:, :, ::-1]), (resized, REC_HEIGHT))  # BGR, as trained
+        x = np.zeros((3, REC_HEIGHT, padded), np.float32)
+        x[:, :, :resized] = (img.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
+        return x
+
+    def read(self, crops: list[np.ndarray], batch: int = 8) -> list[tuple[str, float]]:
+        """(text, mean character confidence) of each (h, w, 3) uint8 RGB line crop."""
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        by_width: dict[int, list[int]] = {}
+        for i, crop in enumerate(crops):
+            if crop.size and min(crop.shape[:2]) >= 2:    # a degenerate box reads as nothing
+                by_width.setdefault(self._width(crop)[1], []).append(i)
+        for idx in by_width.values():
+            for s in range(0, len(idx), batch):
+                chunk = idx[s:s + batch]
+                probs = self.session.run(None, {self.input: np.stack([self._prepare(crops[i]) for i in chunk])})[0]
+                for i, p in zip(chunk, probs):
+                    out[i] = self._decode(p)
+        return out
+
+    def _decode(self, prob: np.ndarray) -> tuple[str, float]:
+        """CTC greedy decoding: repeats merged, blanks dropped."""
+        best, score = prob.argmax(axis=-1), prob.max(axis=-1)
+        keep = np.ones(len(best), bool)
+        keep[1:] = best[1:] != best[:-1]
+        keep &= best != 0
+        text = "".join(self.characters[j] for j in best[keep])
+        return text, float(score[keep].mean()) if keep.any() else 0.0
+
+
+def box_quad(bbox, margin: float = 0.25) -> np.ndarray:
+    """The corners (clockwise from the top-left) of an axis-aligned ink box ``[x0, y0, x1, y1]``
+    grown by ``margin`` of its height on every side: PP-OCR's detector boxes (unclipped by
+    1.5) leave about that much room around the ink, and recognition was trained on them."""
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    m = max(2.0, margin * (y1 - y0))
+    return np.array([[x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m], [x0 - m, y1 + m]], np.float32)
+
+
+def crop_quad(image: np.ndarray, quad) -> np.ndarray:
+    """The quadrilateral ``quad`` (4 corners clockwise from the top-left) of ``image``
+    warped upright, as PaddleOCR crops a detected line; a crop at least 1.5x taller than
+    wide is turned to read left to right (vertical text). Corners outside the image read
+    its replicated border."""
+    import cv2
+
+    pts = np.asarray(quad, np.float32).reshape(4, 2)
+    w = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
+    h = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
+    if w < 1 or h < 1:
+        return np.zeros((0, 0, 3), np.uint8)
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    crop = cv2.warpPerspective(image, cv2.getPerspectiveTransform(pts, dst), (w, h),
+                               borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    return np.rot90(crop) if h / w >= 1.5 else crop

@@ -76,6 +76,25 @@ class Detector:
     def boxes(self, images: list[np.ndarray], batch: int = 16) -> list[np.ndarray]:
         """Per image, an (N, 2) array of line boxes' (long side, short side) in its pixels."""
         out: list[np.ndarray | None] = [None] * len(images)
+        for i, prob, (h, w) in self._probabilities(images, batch):
+            sides = _db_boxes(prob)
+            sy, sx = h / prob.shape[0], w / prob.shape[1]
+            out[i] = sides * np.array([[max(sx, sy), min(sx, sy)]]) if len(sides) else sides
+        return out
+
+    def quads(self, images: list[np.ndarray], batch: int = 16) -> list[np.ndarray]:
+        """Per image, an (N, 4, 2) float32 array of line boxes' corners in its pixels,
+        clockwise from the top-left, sorted by top edge then left edge."""
+        out: list[np.ndarray | None] = [None] * len(images)
+        for i, prob, (h, w) in self._probabilities(images, batch):
+            sy, sx = h / prob.shape[0], w / prob.shape[1]
+            quads = [_quad(r, sx, sy, w, h) for r in _db_rects(prob)]
+            quads.sort(key=lambda q: (float(q[:, 1].min()), float(q[:, 0].min())))
+            out[i] = np.array(quads, np.float32).reshape(-1, 4, 2)
+        return out
+
+    def _probabilities(self, images: list[np.ndarray], batch: int):
+        """(index, (H', W') probability map, (h, w) of the image) of every image."""
         by_shape: dict[tuple, list[int]] = {}
         prepared = [self._prepare(im) for im in images]
         for i, x in enumerate(prepared):
@@ -85,20 +104,17 @@ class Detector:
                 chunk = idx[s:s + batch]
                 probs = self.session.run(None, {self.input: np.stack([prepared[i] for i in chunk])})[0]
                 for i, prob in zip(chunk, probs):
-                    h, w = images[i].shape[:2]
-                    sides = _db_boxes(prob[0])
-                    sy, sx = h / prob.shape[1], w / prob.shape[2]
-                    out[i] = sides * np.array([[max(sx, sy), min(sx, sy)]]) if len(sides) else sides
-        return out
+                    yield i, prob[0], images[i].shape[:2]
 
 
-def _db_boxes(prob: np.ndarray) -> np.ndarray:
-    """DB post-processing: (long, short) sides of the unclipped min-area box of each region."""
+def _db_rects(prob: np.ndarray) -> list[tuple]:
+    """DB post-processing: the unclipped min-area rectangle ((cx, cy), (a, b), angle) of
+    each region, in the probability map's pixels."""
     bitmap = (prob > THRESH).astype(np.uint8)
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    sides = []
+    rects = []
     for c in contours[:1000]:
-        (_, _), (a, b), _ = cv2.minAreaRect(c)
+        centre, (a, b), angle = cv2.minAreaRect(c)
         if min(a, b) < MIN_SIDE:
             continue
         x, y, w, h = cv2.boundingRect(c)
@@ -110,8 +126,24 @@ def _db_boxes(prob: np.ndarray) -> np.ndarray:
         a, b = a + 2 * d, b + 2 * d
         if min(a, b) < MIN_SIDE + 2:
             continue
-        sides.append((max(a, b), min(a, b)))
+        rects.append((centre, (a, b), angle))
+    return rects
+
+
+def _db_boxes(prob: np.ndarray) -> np.ndarray:
+    """(long, short) sides of the unclipped min-area box of each region."""
+    sides = [(max(a, b), min(a, b)) for _, (a, b), _ in _db_rects(prob)]
     return np.array(sides, np.float32).reshape(-1, 2)
+
+
+def _quad(rect: tuple, sx: float, sy: float, w: int, h: int) -> np.ndarray:
+    """A rectangle's corners in image pixels, clockwise from the top-left one (the order
+    PP-OCR crops in), clipped to the image."""
+    pts = cv2.boxPoints(rect) * np.array([sx, sy], np.float32)
+    pts = pts[np.argsort(pts[:, 0], kind="stable")]
+    left, right = pts[:2][np.argsort(pts[:2, 1])], pts[2:][np.argsort(pts[2:, 1])]
+    quad = np.array([left[0], right[0], right[1], left[1]], np.float32)
+    return np.clip(quad, 0, [w - 1, h - 1])
 
 
 def estimate(sides: np.ndarray) -> tuple[float, float]:
