@@ -171,4 +171,17 @@ def test_report_with_one_seed_per_arm_says_image_bootstrap_only(tmp_path):
     assert d["diff"] == pytest.approx(0.1) and d["lo"] == pytest.approx(0.1) and d["beyond_noise"]
     md = report.markdown({"train": {}}, {}, {}, None, iv)
     assert "image bootstrap only" in md and "## 95% intervals" in md
+    # without a seed spread the half-widths understate the noise: the targets are not judged
+    assert all(t["met"] is None for t in iv["targets"]) and "(not judged: no seed spread)" in md
     assert report.intervals(cfg, tmp_path / "nothing", runs) is None      # no evals yet: no section
+
+
+def test_groups_of_too_few_images_get_no_interval():
+    rows = _rows("synth", 12, lambda i: i / 12) + [{"bench": "synth", "key": "tiny", "size_bucket": "5-8",
+                                                    "lang": "en", "ned": 0.1}]
+    arms = {"a": [stats.Scores.from_rows(rows)], "b": [stats.Scores.from_rows(rows)]}
+    got = stats.summarise(arms, "a", {"synth": "ned"}, n_boot=100, min_images=4)
+    assert got["too_few_images"] == ["synth/5-8 (1)"] and "5-8" not in got["arms"]["a"]["synth"]
+    assert got["arms"]["a"]["synth"]["9-12"]["n_images"] == 4
+    d = got["vs_control"]["b"]["synth"]["all"]
+    assert (d["diff"], d["lo"], d["hi"], d["beyond_noise"]) == (0.0, 0.0, 0.0, False)

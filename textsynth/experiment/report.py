@@ -109,16 +109,19 @@ def intervals(cfg: dict, out: Path, runs, control: str | None = None, n_boot: in
                             if dfs and max(dfs) > 0 else
                             "none: one seed per arm, so the intervals come from the image bootstrap "
                             "only and understate the noise")
-    summary["targets"] = [{"bench": b, "group": g, "target": t,
-                           "min_detectable": summary["min_detectable"].get(b, {}).get(g),
-                           "met": (None if summary["min_detectable"].get(b, {}).get(g) is None
-                                   else summary["min_detectable"][b][g] <= t)}
-                          for (b, g), t in MDE_TARGETS.items()]
+    judged = bool(dfs) and max(dfs) > 0      # without a seed spread the half-widths are too small
+    summary["targets"] = []
+    for (b, g), t in MDE_TARGETS.items():
+        got = summary["min_detectable"].get(b, {}).get(g)
+        why = ("no interval for this group" if got is None else "no seed spread" if not judged
+               else "no variation between images" if got == 0 else None)
+        summary["targets"].append({"bench": b, "group": g, "target": t, "min_detectable": got,
+                                   "met": None if why else got <= t, "not_judged": why})
     return summary
 
 
-def _fmt(v: float, metric: str) -> str:
-    return f"{v:.2f}" if metric == "psnr" else f"{v:.3f}"
+def _fmt(v: float, metric: str, sign: str = "") -> str:
+    return f"{v:{sign}.2f}" if metric == "psnr" else f"{v:{sign}.3f}"
 
 
 def intervals_markdown(iv: dict) -> list[str]:
@@ -153,10 +156,10 @@ def intervals_markdown(iv: dict) -> list[str]:
             for bench, gs in benches.items():
                 m = iv["metric_of_bench"][bench]
                 for g, d in gs.items():
-                    lines.append(f"| {a} | {bench} | {g} | {d['n_images']} | {d['diff']:+.3f} | "
+                    lines.append(f"| {a} | {bench} | {g} | {d['n_images']} | {_fmt(d['diff'], m, '+')} | "
                                  f"[{_fmt(d['lo'], m)}, {_fmt(d['hi'], m)}] | {verdict_text(d)} |")
         lines.append("")
-        targets = {(t["bench"], t["group"]): t["target"] for t in iv["targets"]}
+        targets = {(t["bench"], t["group"]): t for t in iv["targets"]}
         lines += ["### Minimum detectable difference (95%)", "",
                   "The smallest arm-minus-control difference this design calls real: the largest "
                   "half-width of the difference intervals above.", "",
@@ -164,9 +167,13 @@ def intervals_markdown(iv: dict) -> list[str]:
         for bench, gs in iv["min_detectable"].items():
             for g, v in gs.items():
                 t = targets.get((bench, g))
+                judged = ("" if t is None else f" (not judged: {t['not_judged']})" if t["not_judged"]
+                          else " (met)" if t["met"] else " (missed)")
                 lines.append(f"| {bench} | {g} | ±{_fmt(v, iv['metric_of_bench'][bench])} | "
-                             + (f"≤ {t} ({'met' if v <= t else 'missed'})" if t else "") + " |")
+                             + (f"≤ {t['target']}{judged}" if t else "") + " |")
         lines.append("")
+    if iv.get("too_few_images"):
+        lines += ["Groups with too few images for an interval: " + ", ".join(iv["too_few_images"]) + ".", ""]
     return lines
 
 

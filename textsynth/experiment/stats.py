@@ -249,26 +249,33 @@ def _rounded(d: dict, k: int = 4) -> dict:
 
 
 def summarise(arms: dict, control: str | None, metric_of_bench: dict, level: float = 0.95,
-              n_boot: int = 4000, rng_seed: int = 0) -> dict:
+              n_boot: int = 4000, rng_seed: int = 0, min_images: int = 5) -> dict:
     """Intervals per arm and group, differences against ``control`` and the minimum detectable
     difference per group.
 
     ``arms``: arm -> list of :class:`Scores` (one per seed); ``metric_of_bench``: bench -> the
     metric judged there (e.g. ``{"doc": "ned", "synth": "ned", "general": "psnr"}``). The seed
-    variance of each group is pooled over all arms. Returns ``{"arms": {arm: {bench: {group:
-    interval}}}, "vs_control": {arm: {bench: {group: difference}}}, "min_detectable": {bench:
-    {group: largest half-width over the comparisons}}, "seed_df": ..., "seeds": {arm: n}}``."""
+    variance of each group is pooled over all arms. Groups of fewer than ``min_images`` images
+    get no interval (a bootstrap of 1-4 images says nothing); ``too_few_images`` lists them.
+    Returns ``{"arms": {arm: {bench: {group: interval}}}, "vs_control": {arm: {bench: {group:
+    difference}}}, "min_detectable": {bench: {group: largest half-width over the comparisons}},
+    "seed_df": {bench: {group: df}}, "seeds": {arm: n}, "too_few_images": [...]}``."""
     out = {"level": level, "n_boot": n_boot, "control": control, "metric_of_bench": dict(metric_of_bench),
            "seeds": {a: len(r) for a, r in arms.items()}, "arms": {}, "vs_control": {},
-           "min_detectable": {}, "seed_df": {}}
+           "min_detectable": {}, "seed_df": {}, "too_few_images": []}
     first = next(iter(arms.values()))[0]
-    for bench, group, sel in groups(first):
+    order = list(metric_of_bench)
+    for bench, group, sel in sorted(groups(first), key=lambda g: order.index(g[0]) if g[0] in order else len(order)):
         metric = metric_of_bench.get(bench)
         if metric is None:
             continue
         data = {a: align([s.select(**sel) for s in runs], metric) for a, runs in arms.items()}
-        if any(d.shape[1] == 0 for d in data.values()):
+        n = min(d.shape[1] for d in data.values())
+        if n == 0:
             continue            # the metric is not measured here (NED on photos)
+        if n < min_images:
+            out["too_few_images"].append(f"{bench}/{group} ({n})")
+            continue
         pooled = seed_variance(list(data.values()))
         out["seed_df"].setdefault(bench, {})[group] = pooled[1]
         for a, d in data.items():
