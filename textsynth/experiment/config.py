@@ -7,6 +7,12 @@ losses, resolution, batch size, steps and learning-rate schedule. An arm only sa
 sources its stages mix, so arms differ in their data and nothing else. ``data.sources`` of
 the trainer are filled in by the experiment (the training split of photos, the curate job's
 shards, the synth job's shards).
+
+With ``base.steps`` > 0 the general-domain stage every arm shares (the stages before that
+step, which must be the same general-only stages in every arm) is trained once as the *base*
+(textsynth/experiment/base.py) and every run forks from its checkpoint; the runs then differ
+only in the data they see after the fork, and each arm runs once per seed of ``arms.NAME.seeds``
+(the seed sets data order and sampling after the fork).
 """
 
 from __future__ import annotations
@@ -15,12 +21,16 @@ import copy
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import SEED_MAX, ConfigError, merge, number, read_yaml, strings
+from textsynth.config import SEED_MAX, ConfigError, choice, merge, number, read_yaml, strings
 
 DEFAULT_CONFIG = paths.packaged_config("ablation_cpu.yaml")
 
 DEFAULTS: dict = {
     "seed": 0,
+    "assets": {
+        "profile": "",                         # "full": the data stage requires the full asset
+                                               # profile (more PDFs for a bigger doc bench)
+    },
     "inputs": {
         "photos": ["assets:backgrounds"],      # general-domain photos (folders)
         "documents": ["assets:documents"],     # PDFs, images (folders or files)
@@ -48,12 +58,20 @@ DEFAULTS: dict = {
     },
     "bench": {
         "doc": {"max_pages": 0, "max_candidates": 200,    # `textsynth bench build`
-                "min_block_chars": 60},
-        "synth": {"num_samples": 80, "set": {}},           # a synth job on held-out text/photos
+                "min_block_chars": 60,
+                "min_samples": 0},                         # fewer kept crops: an error (0 = any)
+        "synth": {"num_samples": 80, "set": {},            # a synth job on held-out text/photos
+                  "min_per_bucket": 0},                    # fewer in a size bucket: an error (0 = any)
         "general": {"crops_per_photo": 4, "side": 256},    # held-out photos, PSNR/SSIM
     },
     "train": {},                               # trainer config shared by all arms
+    "base": {                                  # the shared general-domain stage, trained once
+        "steps": 0,                            # its length; 0 = no base (each run from step 0)
+        "seed": 0,                             # its init, data order and sampling
+        "cache_dir": "",                       # "" = $TEXTSYNTH_HOME/experiments (base-KEY/ in it)
+    },
     "arms": {},                                # name -> {stages: [...], general_share, seeds}
+    "control": "",                             # the arm the others are compared with ("" = the first)
     "eval": {
         "references": ["identity", "bicubic-f8"],  # evaluated like arms, as anchors
         "curve_every": 0,                      # steps between bench-NED snapshots (0 = off)
@@ -71,6 +89,7 @@ DEFAULTS: dict = {
     },
     "quick": {                                 # what --quick changes (same pipeline, smaller)
         "max_steps": 0,                        # 0 = a tenth of train.train.max_steps
+        "seeds": 0,                            # N > 0: each arm runs with its first N seeds only
         "set": {},                             # any other overrides of this config
     },
 }
@@ -123,6 +142,56 @@ def loop_plan(cfg: dict) -> dict | None:
     return {"arm": arm, "control": arm, "loop": loop, "at": at, "end": end}
 
 
+def control_arm(cfg: dict) -> str:
+    """The arm every other arm is compared with: ``control``, else the first arm."""
+    return cfg["control"] or next(iter(cfg["arms"]))
+
+
+def base_stages(cfg: dict) -> list[dict]:
+    """The stages the base trains (those starting before ``base.steps``): the same general-only
+    stages in every arm, so forking from one base changes nothing an arm would have seen; []
+    without a base. A ConfigError names the arm that differs."""
+    steps = cfg["base"]["steps"]
+    if not steps:
+        return []
+    end = int(cfg["train"].get("train", {}).get("max_steps", 0))
+    if steps >= end:
+        raise ConfigError(f"base.steps {steps} must be below train.train.max_steps ({end}): the arms "
+                          "need steps after the fork")
+    strip = lambda st: {k: v for k, v in st.items() if k != "name"}  # noqa: E731
+    first, ref = None, None
+    for name, spec in cfg["arms"].items():
+        before = [st for st in spec["stages"] if st["start"] < steps]
+        if not before or before[0]["start"] != 0:
+            raise ConfigError(f"arms.{name}: the base's steps [0, {steps}) need a stage at start 0")
+        for st in before:
+            if set(st["mix"]) != {"general"}:
+                raise ConfigError(f"arms.{name}: stage at start {st['start']} mixes {sorted(st['mix'])} "
+                                  f"before base.steps ({steps}); the base trains the general source only")
+        if ref is None:
+            first, ref = name, before
+        elif [strip(s) for s in before] != [strip(s) for s in ref]:
+            raise ConfigError(f"arms.{name}: its stages before base.steps ({steps}) differ from arm "
+                              f"'{first}''s; every arm forks from the same base")
+    return copy.deepcopy(ref)
+
+
+def base_trainer_config(cfg: dict, general: dict) -> dict:
+    """The base's trainer config: the shared ``train`` block, the base's general-only stages
+    and seed, the general source ``general`` (``{"paths": [...], "role": "general"}``)."""
+    from textsynth.vae.config import checked
+
+    t = copy.deepcopy(cfg["train"])
+    t["seed"] = cfg["base"]["seed"]
+    d = t.setdefault("data", {})
+    d["stages"] = base_stages(cfg)
+    d["sources"] = {"general": copy.deepcopy(general)}
+    try:
+        return checked(t)
+    except ConfigError as e:
+        raise ConfigError(f"base: {e}") from None
+
+
 def _mixed_sources(spec: dict) -> set:
     """The sources an arm's stages mix."""
     return {s for st in spec["stages"] for s in st["mix"]}
@@ -168,9 +237,10 @@ def _check_values(cfg: dict) -> None:
     for key in ("num_samples", "samples_per_shard"):
         number(f"synth.{key}", cfg["synth"][key], 1, integer=True)
     b = cfg["bench"]
-    for key in ("max_pages", "max_candidates", "min_block_chars"):
+    for key in ("max_pages", "max_candidates", "min_block_chars", "min_samples"):
         number(f"bench.doc.{key}", b["doc"][key], 0, integer=True)
     number("bench.synth.num_samples", b["synth"]["num_samples"], 1, integer=True)
+    number("bench.synth.min_per_bucket", b["synth"]["min_per_bucket"], 0, integer=True)
     number("bench.general.crops_per_photo", b["general"]["crops_per_photo"], 1, 1000, integer=True)
     number("bench.general.side", b["general"]["side"], 16, 8192, integer=True)
     ev = cfg["eval"]
@@ -187,6 +257,15 @@ def _check_values(cfg: dict) -> None:
     number("rounds.mix.step", r["mix"]["step"], 0, 1, above=True)
     number("rounds.mix.floor", r["mix"]["floor"], 0, 1, above=True, below=True)
     number("quick.max_steps", cfg["quick"]["max_steps"], 0, integer=True)
+    number("quick.seeds", cfg["quick"]["seeds"], 0, 100, integer=True)
+    choice("assets.profile", cfg["assets"]["profile"], ("", "ci", "full"))
+    b = cfg["base"]
+    number("base.steps", b["steps"], 0, integer=True)
+    number("base.seed", b["seed"], 0, SEED_MAX, integer=True)
+    if not isinstance(b["cache_dir"], str):
+        raise ConfigError(f"base.cache_dir must be a path string, got {b['cache_dir']!r}")
+    if not isinstance(cfg["control"], str):
+        raise ConfigError(f"control must be an arm name, got {cfg['control']!r}")
     for where, job in (("synth", cfg["synth"]), ("bench.synth", cfg["bench"]["synth"])):
         try:
             load_config(paths.config_path(cfg["synth"]["config"]), **job["set"])
@@ -264,6 +343,9 @@ def _check(cfg: dict) -> None:
     if cfg["rounds"]["count"] and not (0 < tune and frac + tune < 1):
         raise ConfigError(f"split.tune_fraction must be > 0 with rounds, and bench_fraction + "
                           f"tune_fraction < 1; got {frac} + {tune}")
+    if cfg["control"] and cfg["control"] not in cfg["arms"]:
+        raise ConfigError(f"control {cfg['control']!r} is not an arm (arms: {', '.join(cfg['arms'])})")
+    base_stages(cfg)
     loop_plan(cfg)
     for spec in cfg["eval"]["references"]:
         from textsynth.evaluation.references import load
@@ -287,6 +369,9 @@ def load_experiment_config(path: str | Path | None = None, quick: bool = False,
         t = cfg["train"].setdefault("train", {})
         steps = q["max_steps"] or max(1, int(t.get("max_steps", 100000)) // 10)
         _scale_steps(cfg, steps)
+        if q["seeds"]:
+            for spec in cfg["arms"].values():
+                spec["seeds"] = spec["seeds"][:q["seeds"]]
     if overrides:
         cfg = merge(cfg, overrides, free_form=FREE_FORM)
     cfg["quick_mode"] = bool(quick)
@@ -305,6 +390,8 @@ def _scale_steps(cfg: dict, steps: int) -> None:
         return int(round(v * k))
 
     t["max_steps"] = steps
+    if cfg["base"]["steps"]:
+        cfg["base"]["steps"] = max(1, s(cfg["base"]["steps"]))
     for key in ("warmup_steps", "log_every", "sample_every", "ckpt_every"):
         if key in t:
             t[key] = max(1 if key != "warmup_steps" and key != "sample_every" else 0, s(t[key]))

@@ -10,7 +10,11 @@ and is skipped on rerun; a killed training run continues from its last checkpoin
     bench-synth   a synth job on held-out lines and photos             -> OUT/benches/synth
     bench-general crops of held-out photos                             -> OUT/benches/general
     overlap       proof that no bench shares a file or a line with training
-    train/RUN     one trainer run per arm and seed, same init, budget and LR schedule
+    base          (base.steps > 0) the general-domain stage every arm shares, trained once
+                  and cached across experiments (textsynth/experiment/base.py)
+    fork/RUN      with a base: the run starts from the base's checkpoint
+    train/RUN     one trainer run per arm and seed, same init (or base), budget and LR
+                  schedule; the seed sets data order and sampling (after the fork)
     (--rounds N)  the closed loop: bench-tune, then the control in segments and the loop run
                   steered round by round (textsynth/experiment/loop.py)
     recon/RUN     reconstructions of every bench image by the run's weights (and by the
@@ -34,8 +38,10 @@ import numpy as np
 
 from textsynth import paths
 from textsynth.config import read_json
+from textsynth.experiment import base as base_model
 from textsynth.experiment import loop
-from textsynth.experiment.config import arm_runs, loop_plan, trainer_config
+from textsynth.experiment.config import (arm_runs, base_trainer_config, control_arm, loop_plan,
+                                         trainer_config)
 from textsynth.experiment.splits import check_no_overlap, make_splits
 from textsynth.ocr import LazyOCR
 
@@ -43,6 +49,7 @@ log = logging.getLogger("textsynth.experiment")
 
 BENCHES = ("doc", "synth", "general")
 CURVE_BUCKETS = ("13-16", "17-20")
+SIZE_BUCKETS = ("5-8", "9-12", "13-16", "17-20")
 
 
 class ExperimentError(ValueError):
@@ -169,6 +176,36 @@ def _general_bench(cfg: dict, photos: str, out: Path) -> dict:
     return {"samples": len(samples)}
 
 
+def _enough(cfg: dict, kind: str, bench: Path, result: dict) -> dict:
+    """The bench's size (images, and per size bucket for the synthetic one) added to its stage
+    result; fewer than ``bench.doc.min_samples`` / ``bench.synth.min_per_bucket`` is an error
+    saying what to change (the yardstick's noise depends on it)."""
+    from collections import Counter
+
+    from textsynth.evaluation.run import bench_members
+
+    counts = Counter(meta.get("size_bucket") or "none" for _, _, _, meta in bench_members(bench))
+    result = {**result, "images": sum(counts.values())}
+    if kind == "synth":
+        result["per_bucket"] = dict(sorted(counts.items()))
+        need = cfg["bench"]["synth"]["min_per_bucket"]
+        short = {b: counts.get(b, 0) for b in SIZE_BUCKETS if counts.get(b, 0) < need}
+        if short:
+            raise ExperimentError(f"synthetic bench {bench}: {short} images in size buckets that need "
+                                  f"bench.synth.min_per_bucket = {need}; raise bench.synth.num_samples")
+    else:
+        need = cfg["bench"]["doc"]["min_samples"]
+        if result["images"] < need:
+            raise ExperimentError(
+                f"doc bench {bench}: {result['images']} crops, bench.doc.min_samples is {need}; raise "
+                "bench.doc.max_candidates or hold out more documents (split.bench_documents; the full "
+                "asset profile has many more PDFs: `textsynth assets fetch --profile full` and "
+                "assets.profile: full)")
+    log.info("%s bench: %d images%s", kind, result["images"],
+             f" per size bucket {result['per_bucket']}" if kind == "synth" else "")
+    return result
+
+
 def _subset_bench(src: Path, out: Path, n: int, buckets: tuple | None) -> dict:
     """The first ``n`` samples of a bench (in ``buckets`` when given) as a bench of their own:
     what the training curves are measured on."""
@@ -287,17 +324,19 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     ocr = LazyOCR()
     data, benches = out / "data", out / "benches"
 
+    _check_assets(cfg)
     splits = _absolute(st.run("splits", make_splits, cfg, data), data)
     sc = cfg["synth"]
     st.run("synth", lambda: _synth_job(_synth_config(cfg, sc, splits, "train", cfg["seed"]),
                                        data / "synth", sc["num_samples"], sc["samples_per_shard"],
                                        "synth", address))
     st.run("curate", _curate_job, cfg, splits["documents"]["train"], data / "curate", address)
-    st.run("bench-doc", _doc_bench, cfg, splits["documents"]["bench"], benches / "doc", ocr)
+    st.run("bench-doc", lambda: _enough(cfg, "doc", benches / "doc",
+                                        _doc_bench(cfg, splits["documents"]["bench"], benches / "doc", ocr)))
     bs = cfg["bench"]["synth"]
-    st.run("bench-synth", lambda: _synth_job(_synth_config(cfg, bs, splits, "bench", cfg["seed"] + 1000),
-                                             benches / "synth", bs["num_samples"], bs["num_samples"],
-                                             "bsynth", address))
+    st.run("bench-synth", lambda: _enough(cfg, "synth", benches / "synth", _synth_job(
+        _synth_config(cfg, bs, splits, "bench", cfg["seed"] + 1000), benches / "synth",
+        bs["num_samples"], bs["num_samples"], "bsynth", address)))
     st.run("bench-general", _general_bench, cfg, splits["photos"]["bench"], benches / "general")
     st.run("overlap", check_no_overlap,
            {"photos": splits["photos"]["train"], "synth": data / "synth", "curate": data / "curate",
@@ -331,9 +370,15 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         tcfg = trainer_config(cfg, arm, seed, src)
         if curve_benches:
             tcfg["train"]["snapshot_every"] = cfg["eval"]["curve_every"]
+        if cfg["base"]["steps"]:
+            tcfg["data"]["resume"] = "reseed"   # after the fork: this run's seed sets the order
         return tcfg
 
+    pending = [name for name, _, _ in runs if st.done(f"train/{name}") is None]
+    base = _base(cfg, st, sources["general"]) if cfg["base"]["steps"] and pending else None
     for name, arm, seed in runs:
+        if base and not (plan and name == plan["loop"]):    # the loop forks from its control
+            st.run(f"fork/{name}", loop.fork, Path(base["dir"]), out / "runs" / name, base["step"])
         if plan and name == plan["loop"]:
             _steer(cfg, plan, st, splits, out, ocr, address, tcfg_of)
             continue
@@ -367,7 +412,44 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
             st.run(f"curve/{name}", _curve, out / "recon" / name, curve_benches, final,
                    out / "curves-work" / name, out / "eval-cache", ocr)
         shutil.rmtree(out / "curves-work", ignore_errors=True)
-    return report.write(cfg, out, st, runs, models)
+    return _with_base(report.write(cfg, out, st, runs, models, control=control_arm(cfg)), st, out)
+
+
+def _base(cfg: dict, st: Stages, general: dict) -> dict:
+    """The shared base: reused from the cache or trained into it (the log says which); the
+    stage records what this experiment first got (results.json's ``base``)."""
+    got = base_model.ensure(base_trainer_config(cfg, general), cfg["base"]["steps"],
+                            base_model.cache_root(cfg), _train)
+    if st.done("base") is None:
+        st.run("base", lambda: got)
+    return got
+
+
+def _with_base(doc: dict, st: Stages, out: Path) -> dict:
+    """results.json records the base the runs forked from (its key, and whether this
+    experiment trained it or reused it)."""
+    b = st.done("base")
+    if b:
+        doc["base"] = {k: b[k] for k in ("key", "status", "step", "dir") if k in b}
+        (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+    return doc
+
+
+def _check_assets(cfg: dict) -> None:
+    """``assets.profile: full``: the experiment needs the full asset profile (more held-out
+    documents); say so, and stop with the command that fetches it when it is missing."""
+    profile = cfg["assets"]["profile"]
+    if not profile:
+        return
+    from textsynth.assets.fetch import is_done, load_items
+
+    missing = [f"{it.section}/{it.name}" for it in load_items(profile) if not is_done(it)]
+    if missing:
+        raise ExperimentError(f"assets.profile {profile!r}: {len(missing)} asset items missing "
+                              f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); run "
+                              f"`textsynth assets fetch --profile {profile}` first")
+    log.info("data: the experiment uses the %s asset profile (all %d items present in %s)",
+             profile, len(load_items(profile)), paths.home())
 
 
 # ------------------------------------------------------------------------ the closed loop
