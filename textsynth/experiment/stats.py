@@ -12,7 +12,7 @@ so their seed noise is alike, and 3 seeds x 2 arms give 4 degrees of freedom ins
 Each bootstrap replicate adds ``se_seed * T(df)``; T rather than a bootstrap over seeds,
 because 3 seeds give only 10 distinct resamples and understate the spread by (S-1)/S, while
 T(df) widens the interval for a variance estimated from a few runs. The interval is the
-2.5-97.5 percentile of the replicates (covers a known difference in 93-96% of simulated
+2.5-97.5 percentile of the replicates (covers a known difference in 92-97% of simulated
 experiments, tests/test_experiment_stats.py); a difference is "beyond noise" only when its
 interval excludes 0. With one seed per arm the seed spread cannot be estimated: the interval
 is then the image bootstrap alone, and the report says so. The minimum detectable difference
