@@ -289,8 +289,10 @@ class Recognizer:
         x[:, :, :resized] = (img.astype(np.float32).transpose(2, 0, 1) / 255 - 0.5) / 0.5
         return x
 
-    def read(self, crops: list[np.ndarray], batch: int = 8) -> list[tuple[str, float]]:
-        """(text, mean character confidence) of each (h, w, 3) uint8 RGB line crop."""
+    def read(self, crops: list[np.ndarray], batch: int = 1) -> list[tuple[str, float]]:
+        """(text, mean character confidence) of each (h, w, 3) uint8 RGB line crop. On CPU one
+        crop per run is the fastest (one thread, 48x320 crops: 97 ms each alone, 124 ms at
+        batch 4, 280 ms at batch 16); a GPU wants larger batches."""
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         by_width: dict[int, list[int]] = {}
         for i, crop in enumerate(crops):

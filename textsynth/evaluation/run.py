@@ -132,7 +132,8 @@ class LineReader:
                 self._det = Detector()
             quads = list(self._det.quads([img])[0])
             self.detections += 1
-        return {"quads": [np.round(q, 1).tolist() for q in quads], "texts": self.read(img, quads)}
+        quads = [np.round(q, 1).tolist() for q in quads]   # as cached: both images read at these
+        return {"quads": quads, "texts": self.read(img, quads)}
 
     def read(self, img: np.ndarray, quads) -> list[str]:
         from textsynth.ocr import Recognizer, crop_quad
