@@ -129,9 +129,17 @@ def test_line_ned_is_character_weighted():
     assert line_ned(["", ""], ["", ""]) == 1.0 and line_ned([], []) == 1.0
 
 
-def test_bad_ned_mode_is_refused(synth_bench, tmp_path):
+def test_cli_line_mode_and_bad_mode(synth_bench, tmp_path):
+    import json
+
     from textsynth.evaluation.run import evaluate
 
+    ok = subprocess.run([str(BIN / "textsynth"), "eval", "--bench", str(synth_bench), "--model", "jpeg-q50",
+                         "--ned", "lines", "--out", str(tmp_path / "j"), "--cache-dir", str(tmp_path / "c"),
+                         "--limit", "1", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "NED mode `lines`" in ok.stdout
+    assert json.loads((tmp_path / "j" / "metrics.json").read_text())["ned_mode"] == "lines"
     bad = subprocess.run([str(BIN / "textsynth"), "eval", "--bench", str(synth_bench), "--model", "identity",
                           "--ned", "words"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--ned" in bad.stderr and "invalid choice" in bad.stderr
