@@ -1,6 +1,17 @@
-"""VAE trainer step cost (issue 6); prints Markdown for BENCHMARKS.md.
+"""VAE trainer step cost (issues 6 and 26); prints Markdown for BENCHMARKS.md.
 
     python benchmarks/vae_step.py [--threads 1] [--steps 20] [--big-steps 2] [--skip-big]
+    python benchmarks/vae_step.py --compare [--threads 2] [--rounds 6] [--steps 4] [--compile]
+    python benchmarks/vae_step.py --compare --device cuda --preset f16c64 --resolution 256 \
+        --batch 16 [--peak-tflops 989]
+
+``--compare`` (issue 26): the trainer's step as it was before issue 26 (NCHW tensors,
+per-tensor AdamW and grad-norm loops, the batch converted in NCHW) against today's
+``train.train_step`` with the config's speed settings, side by side in one process on the
+same batch, interleaved old/new rounds (ABAB: a busy shared machine slows both alike), the
+median images/s of each and their ratio. Defaults: the CPU ablation's step (``cpu-f4c4``,
+64x64, batch 16, L1 only, grad clip 1). On CUDA both run in bf16 autocast and the
+MFU is printed against the FLOPs counted for that step and ``--peak-tflops``.
 
 1. CPU step time of the tiny config (pipelines/configs/vae_tiny_cpu.yaml: 64x64, batch 8,
    tiny random LPIPS and DINOv2), forward + backward + AdamW, on in-memory batches (the
@@ -20,7 +31,7 @@ import time
 
 import torch
 
-from textsynth.vae.config import load_train_config
+from textsynth.vae.config import checked, load_train_config
 from textsynth.vae.losses import AlignProjection, Objective
 from textsynth.vae.lpips import LPIPS, VGGFeatures
 from textsynth.vae.model import PRESETS, VAE
@@ -59,12 +70,12 @@ def time_steps(module, objective, x, steps: int, warmup: int = 1) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def count_flops(with_losses: bool) -> float:
+def count_flops(with_losses: bool, preset: str = "f16c64", resolution: int = 256) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        vae = VAE(PRESETS["f16c64"])
-        x = torch.empty(1, 3, 256, 256)
+        vae = VAE(PRESETS[preset])
+        x = torch.empty(1, 3, resolution, resolution)
         lp, teacher = full_size_nets() if with_losses else (None, None)
         proj = AlignProjection(64, 1024) if with_losses else None
     cfg = load_train_config(None)["loss"]
@@ -90,14 +101,136 @@ def _meta_objective(obj, x, recon, zp):
     return total, {}
 
 
+# ------------------------------------------------------------------ --compare (issue 26)
+
+def old_step(module, objective, opt, xb, step, grad_clip, use_bf16):
+    """The trainer's step before issue 26, verbatim: NCHW, per-tensor clip and AdamW."""
+    x = xb.to(module_device(module), non_blocking=True).float().div_(127.5).sub_(1.0)
+    module.train()
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        recon, _, zp = module(x)
+        loss, parts = objective(x, recon, zp, step)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip))
+    opt.step()
+    return parts, grad_norm
+
+
+def module_device(module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def step_arms(cfg: dict, device: torch.device, use_bf16: bool, compile_: bool):
+    """(old, new) step closures over two identically initialised trainers."""
+    from textsynth.vae.train import optimizer, place, to_input, train_step
+
+    t = {**cfg["train"], "compile": compile_}
+    old_m, old_obj = build(cfg)
+    old_m.to(device)
+    old_obj.to(device)
+    old_opt = torch.optim.AdamW(param_groups(old_m, t["weight_decay"]), lr=t["lr"], betas=tuple(t["betas"]),
+                                fused=device.type == "cuda")
+    new_m, new_obj = build(cfg)
+    place(new_m, new_obj, device, t["channels_last"])
+    new_opt = optimizer(new_m, t, device)
+    fwd = torch.compile(new_m) if t["compile"] else new_m
+
+    def old(xb, i):
+        return old_step(old_m, old_obj, old_opt, xb, i, t["grad_clip"], use_bf16)
+
+    def new(xb, i):
+        return train_step(fwd, new_m, new_obj, new_opt, to_input(xb, device, t["channels_last"]), i,
+                          t["grad_clip"], use_bf16)
+    return old, new
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def compare(args) -> None:
+    import statistics
+
+    device = torch.device(args.device)
+    cfg = checked({"model": {"name": args.preset},
+                   "loss": {"l1": 1.0, "lpips": {"weight": 0.0}, "align": {"weight": 0.0}},
+                   "data": {"resolution": args.resolution, "batch_size": args.batch,
+                            "sources": {"general": {"paths": ["unused"]}},
+                            "stages": [{"start": 0, "mix": {"general": 1.0}}]},
+                   "train": {"lr": 2e-3, "betas": [0.9, 0.99], "grad_clip": 1.0}})
+    use_bf16 = device.type == "cuda" and cfg["train"]["bf16"]
+    old, new = step_arms(cfg, device, use_bf16, args.compile)
+    g = torch.Generator().manual_seed(0)
+    xb = torch.randint(0, 256, (args.batch, 3, args.resolution, args.resolution), dtype=torch.uint8,
+                       generator=g)   # the loader's batch: uint8 NCHW
+    if device.type == "cuda":
+        xb = xb.pin_memory()
+    first = {}
+    for name, fn in (("old", old), ("new", new)):   # warm-up; the new one includes any compile
+        torch.set_num_threads((args.old_threads if name == "old" else args.new_threads) or args.threads)
+        t0 = time.perf_counter()
+        for i in range(args.warmup):
+            fn(xb, i)
+        _sync(device)
+        first[name] = time.perf_counter() - t0
+    threads = {"old": args.old_threads or args.threads, "new": args.new_threads or args.threads}
+    rates = {"old": [], "new": []}
+    for r in range(args.rounds):
+        for name, fn in ((("old", old), ("new", new)) if r % 2 == 0 else (("new", new), ("old", old))):
+            torch.set_num_threads(threads[name])
+            t0 = time.perf_counter()
+            for i in range(args.steps):
+                fn(xb, i)
+            _sync(device)
+            rates[name].append(args.batch * args.steps / (time.perf_counter() - t0))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"CPU, torch threads old {threads['old']} / new {threads['new']}")
+    print(f"{args.preset}, {args.resolution}x{args.resolution}, batch {args.batch}, L1 only, on {where}"
+          f"{', bf16 autocast' if use_bf16 else ''}; {args.rounds} interleaved rounds x {args.steps} steps "
+          f"after {args.warmup} warm-up steps\n")
+    print("| step | median images/s | rounds (images/s) | warm-up s |")
+    print("|---|---|---|---|")
+    label = {"old": "before (NCHW, per-tensor AdamW and clip)",
+             "new": "train_step (channels-last, foreach AdamW and clip"
+                    + (", torch.compile" if args.compile else "") + ")"}
+    for k in ("old", "new"):
+        print(f"| {label[k]} | {med[k]:.2f} | {' '.join(f'{v:.1f}' for v in rates[k])} | {first[k]:.1f} |")
+    print(f"\nratio new/old: {med['new'] / med['old']:.2f}x (median images/s)")
+    if device.type == "cuda":
+        flops = count_flops(False, args.preset, args.resolution)
+        for k in ("old", "new"):
+            mfu = flops * med[k] / (args.peak_tflops * 1e12)
+            print(f"MFU {k}: {flops / 1e9:.0f} GFLOP/image x {med[k]:.1f} images/s = "
+                  f"{flops * med[k] / 1e12:.0f} TFLOP/s, {mfu:.1%} of {args.peak_tflops:.0f} TFLOP/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--big-steps", type=int, default=2)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--compare", action="store_true", help="old vs new trainer step, side by side")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--preset", default="cpu-f4c4")
+    ap.add_argument("--resolution", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="--compare: torch.compile the new step")
+    ap.add_argument("--old-threads", type=int, help="--compare: torch threads for the old step "
+                    "(default --threads; the CPU ablation config used 2)")
+    ap.add_argument("--new-threads", type=int, help="--compare: torch threads for the new step "
+                    "(default --threads)")
+    ap.add_argument("--peak-tflops", type=float, default=989.0,
+                    help="dense bf16 peak for the MFU (H100/H200 SXM: 989)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compare:
+        return compare(args)
     print(f"CPU, {args.threads} torch thread(s)\n")
 
     # 1. tiny config, as pipelines/configs/vae_tiny_cpu.yaml

@@ -63,7 +63,7 @@ DEFAULTS: dict = {
         "betas": [0.9, 0.99],
         "grad_clip": 1.0,
         "ema": 0.0,                    # EMA decay, 0 = off
-        "bf16": True,                  # autocast on CUDA only
+        "bf16": True,                  # autocast on CUDA (on CPU too with cpu_bf16)
         "log_every": 10,
         "sample_every": 1000,          # reconstruction grid PNG
         "ckpt_every": 1000,
@@ -71,6 +71,12 @@ DEFAULTS: dict = {
         "keep_checkpoints": 3,
         "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
         "cpu_threads": 0,              # torch threads per worker on CPU (0 = torch's default)
+        # step speed (BENCHMARKS.md "VAE trainer"): channels-last convs (same numbers up to
+        # float rounding), torch.compile of the VAE (worth it only for long runs: it compiles
+        # for minutes first), bf16 autocast on CPU too (changes the numerics: opt-in)
+        "channels_last": True,
+        "compile": False,
+        "cpu_bf16": False,
     },
 }
 
