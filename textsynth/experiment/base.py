@@ -37,9 +37,10 @@ from textsynth.experiment.loop import round_checkpoint
 
 log = logging.getLogger("textsynth.experiment")
 
-# Trainer settings that change when things are written, not the weights.
+# Trainer settings that change when things are written or how fast, not the weights (beyond
+# float rounding).
 NOT_IN_KEY = {"train": ("log_every", "sample_every", "ckpt_every", "snapshot_every",
-                        "keep_checkpoints", "cpu_threads"),
+                        "keep_checkpoints", "cpu_threads", "channels_last", "compile"),
               "data": ("resume",)}
 
 
