@@ -210,3 +210,31 @@ def test_quick_has_its_own_base_and_the_key_ignores_logging(tmp_path):
     (photos / "a.jpg").write_bytes(b"another photo")          # the data is part of the key
     assert base_model.key_of(base_model.key_inputs(base_trainer_config(full, general),
                                                    full["base"]["steps"])) != keys["full"]
+
+
+def test_bench_size_checks_name_the_key(based):
+    """A bench smaller than the config asks for stops the data stage, naming the key."""
+    from textsynth.experiment.run import ExperimentError, _enough
+
+    tmp, cache, out, _ = based
+    cfg = load_experiment_config(_write_as(tmp / "sizes.yaml", _config(cache)))
+    got = _enough(cfg, "synth", out / "benches" / "synth", {})
+    assert got["images"] == MICRO["bench"]["synth"]["num_samples"] == sum(got["per_bucket"].values())
+    cfg["bench"]["synth"]["min_per_bucket"] = 100
+    with pytest.raises(ExperimentError, match="bench.synth.min_per_bucket = 100"):
+        _enough(cfg, "synth", out / "benches" / "synth", {})
+    cfg["bench"]["doc"]["min_samples"] = 64
+    with pytest.raises(ExperimentError, match="bench.doc.min_samples is 64.*assets fetch --profile full"):
+        _enough(cfg, "doc", out / "benches" / "doc", {})
+
+
+def test_the_full_asset_profile_is_required_when_asked(tmp_path):
+    from textsynth.assets.fetch import is_done, load_items
+    from textsynth.experiment.run import ExperimentError, _check_assets
+
+    if all(is_done(it) for it in load_items("full")):
+        pytest.skip("the full asset profile is present here")
+    cfg = load_experiment_config(_write_as(tmp_path / "full.yaml", {**_config(tmp_path), "assets": {"profile": "full"}}))
+    with pytest.raises(ExperimentError, match=r"assets.profile 'full'.*textsynth assets fetch --profile full"):
+        _check_assets(cfg)
+    _check_assets(load_experiment_config(_write_as(tmp_path / "ci.yaml", {**_config(tmp_path), "assets": {"profile": "ci"}})))
