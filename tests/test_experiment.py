@@ -98,6 +98,8 @@ def test_results_have_every_arm_bench_and_bucket(micro):
     for f in ("results.md", "recon_grid.png", "curves.png"):
         assert (out / f).stat().st_size > 0
     assert "Synthetic bench" in (out / "results.md").read_text()
+    # the benches are read in line mode (eval.ned's default): boxes fixed on the originals
+    assert res["config"]["ned_mode"] == "lines" and "NED: line mode" in (out / "results.md").read_text()
     # a run's config.yaml is a valid trainer config again (to rerun one arm by hand)
     from textsynth.vae.config import load_train_config
 

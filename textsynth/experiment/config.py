@@ -22,6 +22,7 @@ from pathlib import Path
 
 from textsynth import paths
 from textsynth.config import SEED_MAX, ConfigError, choice, merge, number, read_yaml, strings
+from textsynth.evaluation.run import NED_MODES
 
 DEFAULT_CONFIG = paths.packaged_config("ablation_cpu.yaml")
 
@@ -74,6 +75,9 @@ DEFAULTS: dict = {
     "control": "",                             # the arm the others are compared with ("" = the first)
     "eval": {
         "references": ["identity", "bicubic-f8"],  # evaluated like arms, as anchors
+        "ned": "lines",                        # bench NED mode of `textsynth eval --ned`: lines
+                                               # (boxes fixed on the original, recognition only:
+                                               # less noise, ~1.5x faster) or page (report eq. 5)
         "curve_every": 0,                      # steps between bench-NED snapshots (0 = off)
         "curve_images": 16,                    # synth-bench images (13-20 px) per snapshot
         "grid_images": 4,                      # bench images in recon_grid.png
@@ -245,6 +249,7 @@ def _check_values(cfg: dict) -> None:
     number("bench.general.side", b["general"]["side"], 16, 8192, integer=True)
     ev = cfg["eval"]
     strings("eval.references", ev["references"])
+    choice("eval.ned", ev["ned"], NED_MODES)
     number("eval.curve_every", ev["curve_every"], 0, integer=True)
     for key in ("curve_images", "grid_images"):
         number(f"eval.{key}", ev[key], 1, 1000, integer=True)

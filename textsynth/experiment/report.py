@@ -222,8 +222,14 @@ def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None
         from textsynth.experiment.loop import markdown as loop_markdown
 
         lines += loop_markdown(loop_section)
-    lines.append("NED: report eq. 5 (1 - edit distance / max length, PP-OCRv5 on original and "
-                 "reconstruction); cells are mean NED (images).")
+    if cfg["eval"].get("ned", "page") == "lines":
+        lines.append("NED: line mode (`textsynth eval --ned lines`): each line box fixed on the original "
+                     "(labelled, or detected once) is read by PP-OCRv5 recognition on the original and "
+                     "on the reconstruction; 1 - edit distance / max length, weighted by characters; "
+                     "cells are mean NED (images).")
+    else:
+        lines.append("NED: report eq. 5 (1 - edit distance / max length, PP-OCRv5 on original and "
+                     "reconstruction); cells are mean NED (images).")
     return "\n".join(lines) + "\n"
 
 
@@ -330,7 +336,7 @@ def write(cfg: dict, out: Path, st, runs, models: dict, control: str | None = No
     plan = loop_plan(cfg)
     doc = {"config": {"model": cfg["train"].get("model"), "quick": cfg.get("quick_mode"),
                       "arms": cfg["arms"], "references": cfg["eval"]["references"],
-                      "rounds": cfg["rounds"] if plan else None},
+                      "ned_mode": cfg["eval"].get("ned", "page"), "rounds": cfg["rounds"] if plan else None},
            "models": results, "target": v}
     if plan:
         doc["loop"] = loop.results(plan, st, results)

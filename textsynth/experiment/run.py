@@ -257,14 +257,24 @@ def _train(tcfg: dict, out: Path, stop_at: int | None = None) -> dict:
             **{k: result[k] for k in ("peak_gpu_memory_gib", "gpu") if k in result}}
 
 
-def _evaluate(bench: Path, model: str, out: Path, cache: Path, ocr, read_text: bool = True) -> dict:
+class Readers:
+    """What every bench evaluation of one experiment reads text with: ``eval.ned``'s mode, and
+    the OCR models loaded once (on first use) for all of them."""
+
+    def __init__(self, mode: str, page):
+        from textsynth.evaluation.run import LineReader
+
+        self.mode, self.page, self.lines = mode, page, LineReader()
+
+
+def _evaluate(bench: Path, model: str, out: Path, cache: Path, readers: Readers, read_text: bool = True) -> dict:
     """`textsynth eval` of ``model`` (``recon:DIR`` or a checkpoint) on ``bench`` into ``out``;
     the benches' own OCR is cached once for the whole experiment in ``cache``."""
     from textsynth.evaluation.run import evaluate
 
-    res = evaluate(str(bench), model, str(out), cache_dir=str(cache), ocr=ocr, progress=False,
-                   read_text=read_text)
-    return {k: res[k] for k in ("overall", "by_lang", "by_size_bucket", "seconds")}
+    res = evaluate(str(bench), model, str(out), cache_dir=str(cache), ocr=readers.page, progress=False,
+                   read_text=read_text, ned_mode=readers.mode, line_reader=readers.lines)
+    return {k: res[k] for k in ("overall", "by_lang", "by_size_bucket", "seconds", "ned_mode")}
 
 
 def _reconstruct(model: str, benches: dict, out: Path, snapshots: Path | None,
@@ -290,20 +300,20 @@ def _reconstruct(model: str, benches: dict, out: Path, snapshots: Path | None,
     return {"images": counts, "curve_steps": steps}
 
 
-def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, cache: Path, ocr) -> dict:
+def _curve(recon: Path, curve_benches: dict, final: dict, out: Path, cache: Path, readers) -> dict:
     """Bench NED at every snapshot (the final point comes from the full eval's curve subset)."""
     points = []
     for d in sorted((recon / "curve").glob("step_*")):
         point = {"step": int(d.name.split("_")[1])}
         for name, bench in curve_benches.items():
-            r = _evaluate(bench, f"recon:{d / name}", out / d.name / name, cache, ocr)
+            r = _evaluate(bench, f"recon:{d / name}", out / d.name / name, cache, readers)
             point[f"{name}_ned"] = r["overall"].get("ned")
         points.append(point)
     if final.get("step") and not any(p["step"] == final["step"] for p in points):
         point = {"step": final["step"]}
         for name, bench in curve_benches.items():
             point[f"{name}_ned"] = _evaluate(bench, f"recon:{recon / f'curve-{name}'}", out / "final" / name,
-                                             cache, ocr)["overall"].get("ned")
+                                             cache, readers)["overall"].get("ned")
         points.append(point)
     shutil.rmtree(out, ignore_errors=True)
     return {"points": points}
@@ -321,7 +331,8 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(cfg, out)
     st = Stages(out)
-    ocr = LazyOCR()
+    ocr = LazyOCR()                     # page OCR of the data stages (doc bench, curation)
+    readers = Readers(cfg["eval"]["ned"], ocr)
     data, benches = out / "data", out / "benches"
 
     _check_assets(cfg)
@@ -380,7 +391,7 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         if base and not (plan and name == plan["loop"]):    # the loop forks from its control
             st.run(f"fork/{name}", loop.fork, Path(base["dir"]), out / "runs" / name, base["step"])
         if plan and name == plan["loop"]:
-            _steer(cfg, plan, st, splits, out, ocr, address, tcfg_of)
+            _steer(cfg, plan, st, splits, out, readers, address, tcfg_of)
             continue
         if plan and name == plan["control"]:    # in segments: its checkpoints at the round steps
             for step in plan["at"]:
@@ -403,14 +414,14 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     for name in models:
         for b in BENCHES:
             st.run(f"eval/{name}/{b}", _evaluate, benches / b, f"recon:{out / 'recon' / name / b}",
-                   out / "eval" / name / b, out / "eval-cache", ocr, b != "general")
+                   out / "eval" / name / b, out / "eval-cache", readers, b != "general")
     if plan:
-        _rounds_on_bench(plan, st, out, benches / "synth", ocr)
+        _rounds_on_bench(plan, st, out, benches / "synth", readers)
     if curve_benches:
         for name, _, _ in runs:
             final = {"step": (st.done(f"train/{name}") or {}).get("steps")}
             st.run(f"curve/{name}", _curve, out / "recon" / name, curve_benches, final,
-                   out / "curves-work" / name, out / "eval-cache", ocr)
+                   out / "curves-work" / name, out / "eval-cache", readers)
         shutil.rmtree(out / "curves-work", ignore_errors=True)
     return _with_base(report.write(cfg, out, st, runs, models, control=control_arm(cfg)), st, out)
 
@@ -468,7 +479,7 @@ def _tune_bench(cfg: dict, st: Stages, splits: dict, data: Path, benches: Path, 
                                         {"synth": benches / "tune"}, against="final bench")})
 
 
-def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, address, tcfg_of) -> None:
+def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, readers, address, tcfg_of) -> None:
     """The loop run: forked from the control at the first round step, then evaluate on the tune
     bench -> suggest -> regenerate the synthetic source -> train on, once per round."""
     control, name = out / "runs" / plan["control"], out / "runs" / plan["loop"]
@@ -480,7 +491,7 @@ def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, addr
         ck = loop.round_checkpoint(control if r == 1 else name, step)
         tune = out / "eval" / plan["loop"] / f"tune-r{r}"
         st.run(f"tune/{plan['loop']}/r{r}", _evaluate, out / "benches" / "tune", str(ck), tune,
-               out / "eval-cache", ocr)
+               out / "eval-cache", readers)
         moved = st.run(f"mix/{plan['loop']}/r{r}", loop.suggest, tune, scfg, mix,
                        out / "rounds" / f"r{r}-mix.md")
         scfg = _synth_config(cfg, loop.with_weights(cfg["synth"], moved["weights"]), splits, "train",
@@ -503,14 +514,14 @@ def _steer(cfg: dict, plan: dict, st: Stages, splits: dict, out: Path, ocr, addr
                _train, tcfg, name, None if last else at[r])
 
 
-def _rounds_on_bench(plan: dict, st: Stages, out: Path, bench: Path, ocr) -> None:
+def _rounds_on_bench(plan: dict, st: Stages, out: Path, bench: Path, readers) -> None:
     """Both runs' weights at every round step on the final synthetic bench (round 0: the
     control's, which the loop shares)."""
     for i, step in enumerate(plan["at"]):
         for run_name in ([plan["control"]] if i == 0 else [plan["control"], plan["loop"]]):
             st.run(f"rounds/{run_name}@{step}", _evaluate, bench,
                    str(loop.round_checkpoint(out / "runs" / run_name, step)),
-                   out / "eval" / run_name / f"round-{step}", out / "eval-cache", ocr)
+                   out / "eval" / run_name / f"round-{step}", out / "eval-cache", readers)
 
 
 def _absolute(manifest: dict, data: Path) -> dict:
