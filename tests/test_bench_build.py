@@ -149,3 +149,19 @@ def test_argument_and_annotation_errors_name_the_culprit(tmp_path):
     bad.write_text('{"layout_dets": []}')
     r = bench("--omnidocbench", bad, "--images", tmp_path, "--out", tmp_path / "o")
     assert r.returncode == 2 and "expected a JSON list of pages" in r.stderr and "bad.json" in r.stderr
+
+
+
+def test_max_candidates_samples_each_language():
+    """--max-candidates caps the OCR'd crops per language, a seeded choice."""
+    from textsynth.evaluation.bench import sample_per_language
+
+    langs = ["zh"] * 30 + ["en"] * 5 + ["zh", "en"] * 10
+    live = [i for i in range(len(langs)) if i % 7]          # some were blank
+    pick = sample_per_language(live, langs, 8, seed=3)
+    assert pick == sorted(pick) and set(pick) <= set(live)
+    assert sum(langs[i] == "zh" for i in pick) == 8 and sum(langs[i] == "en" for i in pick) == 8
+    assert pick == sample_per_language(live, langs, 8, seed=3)      # re-runnable
+    assert pick != sample_per_language(live, langs, 8, seed=4)
+    few = sample_per_language(live, langs, 100, seed=3)              # fewer than the cap: all of them
+    assert few == live

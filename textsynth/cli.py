@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     bb.add_argument("--out", required=True, help="bench output dir")
     bb.add_argument("--max-pages", type=count_or_zero, default=0, help="pages per PDF (default all)")
     bb.add_argument("--max-candidates", type=count_or_zero, default=0,
-                    help="OCR at most N block crops, a seeded sample (default all)")
+                    help="OCR at most N block crops per language (zh, en), a seeded sample (default all)")
     bb.add_argument("--min-block-chars", type=count_or_zero, default=0,
                     help="skip PDF text blocks whose text layer has fewer characters (headings, page "
                          "numbers) before OCR; raises the share of candidates that pass (default 0)")

@@ -100,7 +100,9 @@ def is_done(item: Item) -> bool:
     if not item.marker.exists():
         return False
     record = json.loads(item.marker.read_text())
-    return all((paths.home() / p).exists() for p in record["outputs"])
+    # a manifest entry that changed (another package version, more files) is fetched again
+    same = record.get("source") == item.source and record.get("files") == item.files
+    return same and all((paths.home() / p).exists() for p in record["outputs"])
 
 
 def fetch(profile: str = "ci", log=print) -> dict:
@@ -124,6 +126,7 @@ def fetch(profile: str = "ci", log=print) -> dict:
         record = {
             "source": item.source,
             "archive": archive.name,
+            "files": item.files,
             "outputs": sorted(str(p.relative_to(home)) for p in outputs),
             "stats": stats,
         }

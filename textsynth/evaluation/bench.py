@@ -49,7 +49,7 @@ REASONS = {
     "page_smaller_than_crop": "page smaller than a 256 px crop at f_ref scale",
     "no_ocr_lines": "no OCR lines",
     "blank": "blocks blank",
-    "not_sampled": "not sampled (--max-candidates)",
+    "not_sampled": "not sampled (--max-candidates per language)",
     "too_few_chars": "blocks below 200 (zh) / 300 (en) OCR characters",
     "too_many_chars": "blocks above 600 OCR characters",
     "dup_page": "near-duplicates within the page",
@@ -66,6 +66,17 @@ def char_range_failure(chars: int, lang: str) -> str | None:
 
 def char_range_ok(chars: int, lang: str) -> bool:
     return char_range_failure(chars, lang) is None
+
+
+def sample_per_language(live: list[int], langs: list[str], limit: int, seed: int) -> list[int]:
+    """A seeded choice of at most ``limit`` candidates of each language (``langs[i]`` of
+    candidate ``i``), sorted. Per language because the zh/en balance keeps as many of one as
+    of the other: OCR spent on a surplus of one language would be wasted."""
+    pick: list[int] = []
+    for k, lang in enumerate(sorted({langs[i] for i in live})):
+        idx = [i for i in live if langs[i] == lang]
+        pick += np.random.default_rng([seed, k]).permutation(idx)[:limit].tolist()
+    return sorted(pick)
 
 
 def collect(inputs: list[str], annotations: str | None, images: str | None, skips: Skips, ocr,
@@ -128,10 +139,11 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
 
     live = [i for i, c in enumerate(cands) if ingest.ink_fraction(c.image) >= 0.01]
     fate.update({i: "blank" for i in set(range(len(cands))) - set(live)})
-    if max_candidates and len(live) > max_candidates:
-        pick = set(np.random.default_rng(seed).permutation(live)[:max_candidates].tolist())
+    if max_candidates:
+        pick = sample_per_language(live, [c.lang for c in cands], max_candidates, seed)
         fate.update({i: "not_sampled" for i in live if i not in pick})
-        live = sorted(pick)
+        live = pick
+    ocr_per_lang = Counter(cands[i].lang for i in live)
 
     read = {}
     for i in tqdm(live, desc="bench OCR", unit="crop", disable=not progress or not live):
@@ -185,7 +197,7 @@ def build(inputs: list[str] | None, out: str, max_pages: int = 0, max_candidates
     langs = Counter(m["lang"] for *_, m in samples)
     stats = {"samples": len(samples), "by_lang": dict(langs),
              "by_data_source": dict(Counter(m["origin"].get("data_source", "unknown") for *_, m in samples)),
-             "filtered": dict(counts), "pages": {"total": len(pages), "with_samples": sum(r is None for r in pages.values()),
+             "filtered": dict(counts), "ocr_candidates": dict(sorted(ocr_per_lang.items())), "pages": {"total": len(pages), "with_samples": sum(r is None for r in pages.values()),
                                                   "without_samples": dict(Counter(r for r in pages.values() if r))},
              "skips": skips.details, "seconds": round(time.perf_counter() - t0, 1)}
     from textsynth.evaluation.review import bench_id_of

@@ -58,7 +58,7 @@ DEFAULTS: dict = {
         "set": {},
     },
     "bench": {
-        "doc": {"max_pages": 0, "max_candidates": 200,    # `textsynth bench build`
+        "doc": {"max_pages": 0, "max_candidates": 200,    # `textsynth bench build` (per language)
                 "min_block_chars": 60,
                 "min_samples": 0},                         # fewer kept crops: an error (0 = any)
         "synth": {"num_samples": 80, "set": {},            # a synth job on held-out text/photos
