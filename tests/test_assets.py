@@ -19,6 +19,12 @@ def test_second_fetch_does_nothing(assets):
     summary = fetch("ci", log=logs.append)
     assert summary["fetched"] == 0 and "nothing to do" in logs[0]
     assert all(is_done(item) for item in load_items("ci"))
+    # a manifest entry that changes (more files, another package) is no longer done
+    import dataclasses
+
+    item = next(it for it in load_items("ci") if it.section == "documents")
+    assert not is_done(dataclasses.replace(item, files=[*item.files, "usr/share/doc/more.pdf"]))
+    assert not is_done(dataclasses.replace(item, source=item.source + "-other"))
 
 
 def test_ci_profile_has_every_kind_of_asset(assets):
