@@ -386,7 +386,8 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         return tcfg
 
     pending = [name for name, _, _ in runs if st.done(f"train/{name}") is None]
-    base = _base(cfg, st, sources["general"]) if cfg["base"]["steps"] and pending else None
+    base_photos = {"paths": [splits["photos"].get("base", splits["photos"]["train"])], "role": "general"}
+    base = _base(cfg, st, base_photos) if cfg["base"]["steps"] and pending else None
     for name, arm, seed in runs:
         if base and not (plan and name == plan["loop"]):    # the loop forks from its control
             st.run(f"fork/{name}", loop.fork, Path(base["dir"]), out / "runs" / name, base["step"])

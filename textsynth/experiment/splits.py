@@ -9,6 +9,9 @@
 - With the closed loop (``--rounds``) photos and lines also get a **tune** side: the next
   ``tune_fraction`` of the hash range after the bench's, taken from training. The loop's
   suggestions read a synthetic bench on it, so the final bench never steers what it measures.
+- The shared **base** model (textsynth/experiment/base.py) trains on the training photos
+  outside the tune range whether or not the loop is on (``photos/base``), so experiments with
+  and without the loop fork from one cached base.
 
 :func:`check_no_overlap` reads what the outputs themselves record (the synth jobs'
 ``config.yaml``, the shard indexes' origins, file contents by hash) and raises
@@ -136,6 +139,11 @@ def make_splits(cfg: dict, dest: Path) -> dict:
                          salt, frac, "photos", tune=tune)
     docs = split_files(list_files([resolve(p) for p in cfg["inputs"]["documents"]], DOC_SUFFIXES),
                        salt, frac, "documents", s["bench_documents"] or None)
+    # the base's photos: training photos outside the tune range, with the loop or without
+    photos["base"] = [f for f in photos["train"] if side_of(f.name, salt, frac, s["tune_fraction"]) == "train"]
+    if not photos["base"]:
+        raise ValueError(f"the photos split left no photos for the base ({len(photos['train'])} training "
+                         "photos, all in the tune range): add photos or change split.tune_fraction")
     rel = lambda p: Path(p).relative_to(dest).as_posix()  # noqa: E731
     manifest = {"photos": {k: rel(v) for k, v in copy_split(photos, dest / "photos").items()},
                 "documents": {k: rel(v) for k, v in copy_split(docs, dest / "documents").items()},
