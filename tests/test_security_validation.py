@@ -326,7 +326,7 @@ def test_every_key_refuses_what_no_key_accepts(kind, key, bad, monkeypatch, tmp_
 
 
 CONFIG_KINDS = {"synth_": "synth", "curate_": "curate", "mine_": "curate", "vae_": "train",
-                "ablation_": "experiment", "flywheel_": "experiment"}
+                "ablation_": "experiment", "flywheel_": "experiment", "question_": "experiment"}
 
 
 def _shipped():

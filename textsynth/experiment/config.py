@@ -1,7 +1,8 @@
 """Experiment config: what data to make, which arms to train, how to evaluate them.
 
 Plain data with defaults here; a YAML file changes what it names (unknown keys and wrong
-types are a :class:`ConfigError` naming the key, as for every textsynth config). The
+types are a :class:`ConfigError` naming the key, as for every textsynth config). A file may
+``extends: OTHER.yaml`` and change only what differs (e.g. the arms of one question). The
 ``train`` block is a trainer config (textsynth/vae/config.py) *shared by every arm*: model,
 losses, resolution, batch size, steps and learning-rate schedule. An arm only says which
 sources its stages mix, so arms differ in their data and nothing else. ``data.sources`` of
@@ -52,6 +53,9 @@ DEFAULTS: dict = {
         "set": {},                             # overrides of that config (nested mapping)
         "num_samples": 4000,
         "samples_per_shard": 500,
+        # More synthetic sources for arms to compare, each the same job with more overrides:
+        # {NAME: {set: {...}}} over synth.set -> a source NAME that arms can mix like synth
+        "variants": {},
     },
     "curate": {                                # the training documents: a `textsynth curate` job
         "config": "pipelines/configs/curate_docs.yaml",
@@ -98,8 +102,9 @@ DEFAULTS: dict = {
     },
 }
 
-FREE_FORM = {"inputs.corpora", "synth.set", "curate.set", "bench.synth.set", "train", "arms",
+FREE_FORM = {"inputs.corpora", "synth.set", "synth.variants", "curate.set", "bench.synth.set", "train", "arms",
              "quick.set"}
+BUILTIN_SOURCES = ("general", "doc", "synth")
 ARM_KEYS = {"stages": list, "general_share": (int, float, type(None)), "seeds": list,
             "description": str}
 # Trainer settings every arm must share: the budget and the schedule of the comparison.
@@ -201,6 +206,33 @@ def _mixed_sources(spec: dict) -> set:
     return {s for st in spec["stages"] for s in st["mix"]}
 
 
+def synth_variants(cfg: dict) -> list[str]:
+    """The names of ``synth.variants`` (checked: each is a new source name with a ``set``)."""
+    variants = cfg["synth"]["variants"]
+    if not isinstance(variants, dict):
+        raise ConfigError(f"synth.variants must be a mapping {{NAME: {{set: {{...}}}}}}, got {variants!r}")
+    for name, spec in variants.items():
+        if not isinstance(name, str) or not name.replace("_", "").isalnum() or name in BUILTIN_SOURCES:
+            raise ConfigError(f"synth.variants: {name!r} must be a new source name (letters, digits, _; "
+                              f"not {', '.join(BUILTIN_SOURCES)})")
+        if not isinstance(spec, dict) or set(spec) != {"set"} or not isinstance(spec["set"], dict):
+            raise ConfigError(f"synth.variants.{name} must be {{set: {{...}}}} (overrides over synth.set), "
+                              f"got {spec!r}")
+    return list(variants)
+
+
+def variant_set(cfg: dict, name: str) -> dict:
+    """The synth overrides of variant ``name``: synth.set, then the variant's own set."""
+    return _deep_update(copy.deepcopy(cfg["synth"]["set"]), cfg["synth"]["variants"][name]["set"])
+
+
+def _deep_update(base: dict, over: dict) -> dict:
+    for k, v in over.items():
+        nested = isinstance(v, dict) and isinstance(base.get(k), dict)
+        base[k] = _deep_update(base[k], v) if nested else copy.deepcopy(v)
+    return base
+
+
 def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
     """The full trainer config of one run: the shared ``train`` block, the arm's stages and
     general share, the experiment's data sources, checked by the trainer's own rules."""
@@ -271,9 +303,12 @@ def _check_values(cfg: dict) -> None:
         raise ConfigError(f"base.cache_dir must be a path string, got {b['cache_dir']!r}")
     if not isinstance(cfg["control"], str):
         raise ConfigError(f"control must be an arm name, got {cfg['control']!r}")
-    for where, job in (("synth", cfg["synth"]), ("bench.synth", cfg["bench"]["synth"])):
+    jobs = [("synth", cfg["synth"]["set"]), ("bench.synth", cfg["bench"]["synth"]["set"])]
+    for name in synth_variants(cfg):
+        jobs.append((f"synth.variants.{name}", variant_set(cfg, name)))
+    for where, over in jobs:
         try:
-            load_config(paths.config_path(cfg["synth"]["config"]), **job["set"])
+            load_config(paths.config_path(cfg["synth"]["config"]), **over)
         except ConfigError as e:
             raise ConfigError(f"{where}.set over synth.config: {e}") from None
     try:
@@ -318,13 +353,13 @@ def _check(cfg: dict) -> None:
             raise ConfigError(f"arms.{name}.seeds must be distinct integers in [0, 2^63), got {seeds}")
     # Every arm's trainer config must be valid, and the budget must be the same for all.
     placeholder = {"general": {"paths": ["."], "role": "general"}, "doc": {"paths": ["."]},
-                   "synth": {"paths": ["."]}}
+                   "synth": {"paths": ["."]}, **{v: {"paths": ["."]} for v in synth_variants(cfg)}}
     budgets, schedules = {}, {}
     for name, spec in cfg["arms"].items():
         unknown = _mixed_sources(spec) - set(placeholder)
         if unknown:
             raise ConfigError(f"arms.{name}: unknown sources {sorted(unknown)} (the experiment "
-                              "provides general, doc and synth)")
+                              f"provides {', '.join(placeholder)}; more synthetic ones: synth.variants)")
         t = trainer_config(cfg, name, spec["seeds"][0], placeholder)
         budgets[name] = {f"{a}.{b}": t[a][b] for a, b in BUDGET_KEYS}
         schedules[name] = [(st["start"], st["resolution"] or t["data"]["resolution"])
@@ -365,8 +400,9 @@ def load_experiment_config(path: str | Path | None = None, quick: bool = False,
                            overrides: dict | None = None) -> dict:
     """Defaults, then the YAML file, then (with ``quick``) its ``quick`` block, then
     ``overrides``; checked. ``--quick`` runs the same pipeline with fewer steps."""
-    data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
-    cfg = merge(DEFAULTS, data, free_form=FREE_FORM)
+    cfg = copy.deepcopy(DEFAULTS)
+    for data in _chain(Path(path) if path else DEFAULT_CONFIG):
+        cfg = merge(cfg, data, free_form=FREE_FORM)
     if quick:
         q = cfg["quick"]
         cfg = merge(cfg, q["set"], free_form=FREE_FORM)
@@ -382,6 +418,30 @@ def load_experiment_config(path: str | Path | None = None, quick: bool = False,
     cfg["quick_mode"] = bool(quick)
     _check(cfg)
     return cfg
+
+
+MAX_EXTENDS = 4
+
+
+def _chain(path: Path) -> list[dict]:
+    """The config file and the ones it ``extends`` (a config path, as ``synth.config``), the
+    furthest ancestor first: each file overrides the one it extends (``arms``, ``train`` and
+    the other free-form blocks wholesale)."""
+    chain: list[dict] = []
+    seen: list[str] = []
+    while True:
+        data = read_yaml(path)
+        chain.insert(0, data)
+        seen.append(str(paths.config_path(path)))
+        parent = data.pop("extends", None)
+        if parent is None:
+            return chain
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{path}: extends must be a config path, got {parent!r}")
+        if len(seen) > MAX_EXTENDS or str(paths.config_path(parent)) in seen:
+            raise ConfigError(f"{path}: extends {parent!r} makes a chain longer than {MAX_EXTENDS} "
+                              f"or a cycle ({' -> '.join(seen)})")
+        path = Path(parent)
 
 
 def _scale_steps(cfg: dict, steps: int) -> None:

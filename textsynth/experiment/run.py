@@ -5,6 +5,7 @@ and is skipped on rerun; a killed training run continues from its last checkpoin
 
     splits        photos and documents by file, corpus lines by hash -> OUT/data/
     synth         training text: a `synth` job on the training split   -> OUT/data/synth
+    synth-NAME    each of synth.variants: the same job, more overrides  -> OUT/data/synth-NAME
     curate        training documents: a `curate` job                   -> OUT/data/curate
     bench-doc     `bench build` on held-out documents                  -> OUT/benches/doc
     bench-synth   a synth job on held-out lines and photos             -> OUT/benches/synth
@@ -41,7 +42,7 @@ from textsynth.config import read_json
 from textsynth.experiment import base as base_model
 from textsynth.experiment import loop
 from textsynth.experiment.config import (arm_runs, base_trainer_config, control_arm, loop_plan,
-                                         trainer_config)
+                                         synth_variants, trainer_config, variant_set)
 from textsynth.experiment.splits import check_no_overlap, make_splits
 from textsynth.ocr import LazyOCR
 
@@ -341,6 +342,10 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     st.run("synth", lambda: _synth_job(_synth_config(cfg, sc, splits, "train", cfg["seed"]),
                                        data / "synth", sc["num_samples"], sc["samples_per_shard"],
                                        "synth", address))
+    for name in synth_variants(cfg):   # more synthetic sources: the same job, more overrides
+        st.run(f"synth-{name}", lambda name=name: _synth_job(
+            _synth_config(cfg, {"set": variant_set(cfg, name)}, splits, "train", cfg["seed"]),
+            data / f"synth-{name}", sc["num_samples"], sc["samples_per_shard"], f"synth-{name}", address))
     st.run("curate", _curate_job, cfg, splits["documents"]["train"], data / "curate", address)
     st.run("bench-doc", lambda: _enough(cfg, "doc", benches / "doc",
                                         _doc_bench(cfg, splits["documents"]["bench"], benches / "doc", ocr)))
@@ -353,6 +358,10 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
            {"photos": splits["photos"]["train"], "synth": data / "synth", "curate": data / "curate",
             "documents": splits["documents"]["train"]},
            {b: benches / b for b in BENCHES})
+    for name in synth_variants(cfg):
+        st.run(f"overlap-{name}", check_no_overlap,
+               {"photos": splits["photos"]["train"], "synth": data / f"synth-{name}"},
+               {b: benches / b for b in BENCHES})
     curve_benches = {}
     if cfg["eval"]["curve_every"]:
         n = cfg["eval"]["curve_images"]
@@ -366,7 +375,8 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
 
     sources = {"general": {"paths": [splits["photos"]["train"]], "role": "general"},
                "doc": {"paths": [str(data / "curate")], "role": "text"},
-               "synth": {"paths": [str(data / "synth")], "role": "text"}}
+               "synth": {"paths": [str(data / "synth")], "role": "text"},
+               **{name: {"paths": [str(data / f"synth-{name}")], "role": "text"} for name in synth_variants(cfg)}}
     for key, src in cfg.get("source_options", {}).items():
         sources[key].update(src)
     runs = arm_runs(cfg)

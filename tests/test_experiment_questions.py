@@ -1,0 +1,85 @@
+"""The question configs (a)-(d) of the experiment: each a config in pipelines/configs/ that
+extends or matches ablation_cpu.yaml, so every one forks from the same cached base; ``extends``
+and ``synth.variants`` are what make them short."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from textsynth.config import ConfigError
+from textsynth.experiment import base as base_model
+from textsynth.experiment import load_experiment_config
+from textsynth.experiment.config import base_trainer_config, variant_set
+
+CONFIGS = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
+QUESTIONS = {"a": "ablation_cpu.yaml", "b": "question_templates_cpu.yaml",
+             "c": "question_dose_cpu.yaml", "d": "flywheel_cpu.yaml"}
+
+
+def _key(cfg: dict, general: dict) -> str:
+    return base_model.key_of(base_model.key_inputs(base_trainer_config(cfg, general), cfg["base"]["steps"]))
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_every_question_shares_one_base(tmp_path, quick):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.jpg").write_bytes(b"one photo")
+    general = {"paths": [str(photos)], "role": "general"}
+    cfgs = {q: load_experiment_config(CONFIGS / name, quick=quick) for q, name in QUESTIONS.items()}
+    assert len({_key(c, general) for c in cfgs.values()}) == 1
+    for q, cfg in cfgs.items():
+        assert cfg["control"] in cfg["arms"] or cfg["rounds"]["count"], q
+        assert all(len(a["seeds"]) >= (2 if quick else 3) for a in cfg["arms"].values()), q
+    # (b): the templates arm mixes the variant where the blocks arm mixes synth; nothing else differs
+    b = cfgs["b"]
+    blocks, templates = (b["arms"][n]["stages"][-1] for n in ("blocks", "templates"))
+    assert templates["mix"] == {"general": 1.0, "doc": 0.5, "templates": 0.5}
+    assert blocks["mix"] == {"general": 1.0, "doc": 0.5, "synth": 0.5}
+    assert variant_set(b, "templates")["canvas"] == b["synth"]["set"]["canvas"]      # synth.set kept
+    assert variant_set(b, "templates")["layout"]["lines"] == [3, 8]
+    assert "dense" in variant_set(b, "templates")["layout"]["template_probs"]
+    # (c): synthetic text is 25 / 50 / 75% of the text half
+    doses = {n: a["stages"][-1]["mix"]["synth"] / (a["stages"][-1]["mix"]["synth"] + a["stages"][-1]["mix"]["doc"])
+             for n, a in cfgs["c"]["arms"].items()}
+    assert doses == {"synth25": 0.25, "synth50": 0.5, "synth75": 0.75}
+
+
+def _yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_extends_overrides_and_refuses_cycles(tmp_path):
+    parent = _yaml(tmp_path / "parent.yaml", {"extends": str(CONFIGS / "ablation_cpu.yaml"), "seed": 5})
+    child = _yaml(tmp_path / "child.yaml", {"extends": str(parent), "control": "solo",
+                                            "arms": {"solo": {"stages": [{"start": 0, "mix": {"general": 1.0}}]}}})
+    cfg = load_experiment_config(child)
+    assert cfg["seed"] == 5 and list(cfg["arms"]) == ["solo"]            # arms replaced wholesale
+    assert cfg["base"]["steps"] == 180                                   # the grandparent's
+    _yaml(tmp_path / "loop-a.yaml", {"extends": str(tmp_path / "loop-b.yaml")})
+    _yaml(tmp_path / "loop-b.yaml", {"extends": str(tmp_path / "loop-a.yaml")})
+    with pytest.raises(ConfigError, match="cycle"):
+        load_experiment_config(tmp_path / "loop-a.yaml")
+    with pytest.raises(ConfigError, match="extends must be a config path"):
+        load_experiment_config(_yaml(tmp_path / "bad.yaml", {"extends": 3}))
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_experiment_config(_yaml(tmp_path / "gone.yaml", {"extends": str(tmp_path / "nothing.yaml")}))
+
+
+@pytest.mark.parametrize("variants, arm_mix, message", [
+    ({"synth": {"set": {}}}, None, "must be a new source name"),
+    ({"bad name": {"set": {}}}, None, "must be a new source name"),
+    ({"t": {"layout": {}}}, None, r"synth.variants.t must be \{set"),
+    ({"t": {"set": {"layout": {"no_such_key": 1}}}}, None, "synth.variants.t.set over synth.config"),
+    ({}, {"general": 1.0, "t": 1.0}, "more synthetic ones: synth.variants"),
+])
+def test_variant_errors_name_the_key(variants, arm_mix, message):
+    over = {"synth": {"variants": variants}}
+    if arm_mix:
+        over.update(control="x", arms={"x": {"stages": [{"start": 0, "mix": arm_mix}]}})
+    with pytest.raises(ConfigError, match=message):
+        load_experiment_config(CONFIGS / "ablation_cpu.yaml", overrides=over)
