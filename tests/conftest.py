@@ -61,3 +61,20 @@ def curated(curate_inputs, tmp_path_factory):
     proc = curate(out, curate_inputs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return out, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="session")
+def micro_data(assets, tmp_path_factory):
+    """The micro experiment's data and benches (test_experiment.py's MICRO, ``--only data``),
+    made once per session: `micro` resumes from them, test_experiment_base.py copies them (its
+    configs change no data stage)."""
+    from test_experiment import MICRO, _run, _write
+
+    tmp = tmp_path_factory.mktemp("experiment")
+    cfg = _write(tmp, MICRO)
+    out = tmp / "out"
+    first = _run(cfg, out, "--only", "data")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]
+    assert "stopped after the data stages" in first.stdout
+    assert not (out / "runs").exists()
+    return cfg, out

@@ -59,15 +59,10 @@ def _run(cfg_path: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def micro(assets, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("experiment")
-    cfg = _write(tmp, MICRO)
-    out = tmp / "out"
-    # in two invocations, as after an interruption: the second skips what the first finished
-    first = _run(cfg, out, "--only", "data")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]
-    assert "stopped after the data stages" in first.stdout
-    assert not (out / "runs").exists()
+def micro(micro_data):
+    # in two invocations, as after an interruption (the first, --only data, is micro_data in
+    # conftest.py): the second skips what the first finished
+    cfg, out = micro_data
     proc = _run(cfg, out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "stage synth: done before, skipped" in proc.stderr

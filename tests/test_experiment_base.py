@@ -56,11 +56,12 @@ def _log_rows(run_dir):
 
 
 @pytest.fixture(scope="module")
-def based(assets, tmp_path_factory):
+def based(micro_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("base")
     cache = tmp / "cache"
     cfg = _write(tmp, _config(cache))
     out = tmp / "out"
+    _second_experiment(micro_data[1], out)      # the micro data and benches, made once per session
     proc = _run(cfg, out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return tmp, cache, out, proc
