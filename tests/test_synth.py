@@ -129,11 +129,15 @@ def test_ray_job_submit_to_a_head_node(assets, tmp_path):
     """A real head node on free ports with its own temp dir; a job submitted to it."""
     tmp = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # short: Ray's socket paths are limited
     port, dash = _free_port(), _free_port()
+    # The agents' default ports (52365 and friends) are taken while any other Ray runs on this
+    # machine; then the job agent never starts and every submit waits out the deadline.
+    agents = [f"--{flag}={_free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                       "runtime-env-agent-port", "metrics-export-port")]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
     head = subprocess.Popen(
         [str(BIN / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
          f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
-         f"--temp-dir={tmp}", "--disable-usage-stats"],
+         *agents, f"--temp-dir={tmp}", "--disable-usage-stats"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         address = f"http://127.0.0.1:{dash}"
