@@ -165,3 +165,36 @@ def test_max_candidates_samples_each_language():
     assert pick != sample_per_language(live, langs, 8, seed=4)
     few = sample_per_language(live, langs, 100, seed=3)              # fewer than the cap: all of them
     assert few == live
+
+
+def test_sparse_pdf_crops_are_skipped_before_ocr(assets):
+    """A PDF crop whose text layer holds under half the character range cannot pass the OCR
+    filter: it is skipped (counted) before any OCR; the layer's count is what OCR reads."""
+    from textsynth import paths
+    from textsynth.curation.cascade import count_chars
+    from textsynth.evaluation.bench import WINDOW_CHARS
+    from textsynth.evaluation.sources import pdf as pdf_source
+    from textsynth.evaluation.sources.common import Skips
+    from textsynth.ocr import OCR
+
+    (path,) = (paths.home() / "documents").rglob("texlive_texlive-zh-cn_texlive-zh-cn.pdf")
+    every = pdf_source.candidates(str(path), "t", 12, Skips(), 60)
+    skips = Skips()
+    dense = pdf_source.candidates(str(path), "t", 12, skips, 60, WINDOW_CHARS)
+    assert 0 < len(dense) < len(every)
+    assert skips.counts["sparse_crop"] == len(every) - len(dense)
+    boxes = {(c.origin["page"], tuple(c.origin["box"])) for c in every}
+    assert {(c.origin["page"], tuple(c.origin["box"])) for c in dense} <= boxes
+    # the estimate against what PP-OCRv5 reads in the densest Chinese crop
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(path))
+
+    def layer(c):
+        page = doc[c.origin["page"] - 1]
+        lines = [ln for b in pdf_source.text_blocks(page.get_textpage()) for ln in b["lines"]]
+        return pdf_source.window_chars(lines, *c.origin["box"][:2], c.origin["scale"], page.get_size()[1])
+
+    zh = max((c for c in dense if c.lang == "zh"), key=layer)
+    have, read = layer(zh), count_chars(OCR().read_text(zh.image))
+    assert have >= WINDOW_CHARS["zh"] and 0.7 * have <= read <= 1.3 * have, (have, read)

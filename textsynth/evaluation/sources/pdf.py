@@ -45,7 +45,27 @@ def text_blocks(textpage) -> list[dict]:
     return blocks
 
 
-def candidates(path: str, category: str, max_pages: int, skips: Skips, min_block_chars: int = 0) -> list[Candidate]:
+def window_chars(lines: list[dict], x: int, y: int, scale: float, height_pt: float, side: int = SIDE) -> int:
+    """Characters of the text layer inside the side x side crop at page pixel (x, y): a line
+    counts when its middle is inside vertically, with the share of its characters that its
+    horizontal overlap with the crop holds (characters taken as evenly spread)."""
+    n = 0.0
+    for ln in lines:
+        top, bottom = (height_pt - ln["t"]) * scale, (height_pt - ln["b"]) * scale
+        if not y <= (top + bottom) / 2 <= y + side:
+            continue
+        left, right = ln["l"] * scale, ln["r"] * scale
+        overlap = max(0.0, min(right, x + side) - max(left, x))
+        chars = sum(not c.isspace() for c in ln["text"])
+        n += chars * (overlap / (right - left) if right > left else 1.0)
+    return int(n)
+
+
+def candidates(path: str, category: str, max_pages: int, skips: Skips, min_block_chars: int = 0,
+               min_window_chars: dict[str, int] | None = None) -> list[Candidate]:
+    """Candidate crops of every text block of a PDF. ``min_window_chars`` ({lang: n}): skip a
+    crop whose text layer holds fewer than n characters before any OCR (it cannot reach the
+    bench's character range; the margin below the range covers what the layer misses)."""
     from textsynth.extras import require
 
     pdfium = require("pypdfium2", "reading PDFs")
@@ -81,6 +101,12 @@ def candidates(path: str, category: str, max_pages: int, skips: Skips, min_block
                     skips.skip("page_smaller_than_crop", where, f"{img.shape[1]}x{img.shape[0]} px at scale {scale}", page=page_id)
                     continue
                 x, y = at
+                if min_window_chars:
+                    have = window_chars([ln for bl in blocks for ln in bl["lines"]], x, y, scale, height_pt)
+                    if have < min_window_chars.get(blk["lang"], 0):
+                        skips.skip("sparse_crop", where, f"{have} text-layer characters in the crop",
+                                   page=page_id)
+                        continue
                 out.append(Candidate(np.ascontiguousarray(img[y:y + SIDE, x:x + SIDE]),
                                      {"file": path, "page": i + 1, "scale": scale, "box": [x, y, x + SIDE, y + SIDE],
                                       "line_pt": round(blk["em"], 2), "data_source": category},
