@@ -83,3 +83,39 @@ def test_variant_errors_name_the_key(variants, arm_mix, message):
         over.update(control="x", arms={"x": {"stages": [{"start": 0, "mix": arm_mix}]}})
     with pytest.raises(ConfigError, match=message):
         load_experiment_config(CONFIGS / "ablation_cpu.yaml", overrides=over)
+
+
+def test_a_variant_is_its_own_synth_job_on_the_training_split(micro_data, tmp_path):
+    """A synth.variants entry runs the experiment's synth job once more with its overrides
+    (real Ray, real rendering) into data/synth-NAME, proven free of bench overlap like synth."""
+    import json
+    import tarfile
+
+    from test_experiment import MICRO, _run, _write
+    from test_experiment_base import _second_experiment
+
+    cfg = {**MICRO, "synth": {**MICRO["synth"], "variants": {"dense": {"set": {"layout": {
+        "template_probs": {"dense": 1.0}}}}}}}
+    cfg["arms"] = {**MICRO["arms"], "dense": {"general_share": 0.5, "stages": [
+        {"start": 0, "mix": {"general": 1.0}},
+        {"start": 4, "mix": {"general": 1.0, "dense": 1.0}, "bucket_sources": ["dense"],
+         "size_buckets": [{"start": 4, "buckets": ["17-20", "13-16"]}]}]}}
+    out = tmp_path / "out"
+    _second_experiment(micro_data[1], out)        # the micro data and benches, made once per session
+    proc = _run(_write(tmp_path, cfg), out, "--only", "data")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "stage synth: done before, skipped" in proc.stderr
+    assert "stage synth-dense: done in" in proc.stderr and "stage overlap-dense: done in" in proc.stderr
+    metas = []
+    for shard in sorted((out / "data" / "synth-dense" / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            metas += [json.loads(tar.extractfile(m).read()) for m in tar.getmembers() if m.name.endswith(".json")]
+    assert len(metas) == MICRO["synth"]["num_samples"]
+    assert {m["template"] for m in metas} == {"dense"}
+    # the variant draws on the training split only: its config names the same sides as synth's
+    made = yaml.safe_load((out / "data" / "synth-dense" / "config.yaml").read_text())
+    base = yaml.safe_load((out / "data" / "synth" / "config.yaml").read_text())
+    side = lambda paths: [Path(p).parts[-3:] for p in paths]  # noqa: E731  (data/SPLIT/SIDE...)
+    assert side(made["background"]["dirs"]) == side(base["background"]["dirs"])
+    assert {k: side(v) for k, v in made["text"]["corpora"].items()} == \
+        {k: side(v) for k, v in base["text"]["corpora"].items()}
