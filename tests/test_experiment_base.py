@@ -162,7 +162,7 @@ def test_a_partial_base_is_never_reused(based, tmp_path):
     shutil.copytree(cache / f"base-{key}", root / f"base-{key}")
     (root / f"base-{key}" / "base.json").unlink()
     cfg = load_experiment_config(_write_as(tmp_path / "c.yaml", _config(root)))
-    tcfg = base_trainer_config(cfg, {"paths": [str(out / "data" / "photos" / "train")], "role": "general"})
+    tcfg = base_trainer_config(cfg, {"paths": [str(out / "data" / "photos" / "base")], "role": "general"})
     got = base_model.ensure(tcfg, BASE_STEPS, root, _train)
     assert (got["key"], got["status"]) == (key, "trained")
     assert base_model.complete(root / f"base-{key}", BASE_STEPS)

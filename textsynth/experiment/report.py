@@ -222,7 +222,7 @@ def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None
         from textsynth.experiment.loop import markdown as loop_markdown
 
         lines += loop_markdown(loop_section)
-    if cfg["eval"].get("ned", "page") == "lines":
+    if cfg.get("eval", {}).get("ned", "page") == "lines":
         lines.append("NED: line mode (`textsynth eval --ned lines`): each line box fixed on the original "
                      "(labelled, or detected once) is read by PP-OCRv5 recognition on the original and "
                      "on the reconstruction; 1 - edit distance / max length, weighted by characters; "
