@@ -35,7 +35,8 @@ from textsynth.ocr import LazyOCR
 CHAR_RANGE = {"zh": (200, 600), "en": (300, 600)}
 # A PDF crop whose text layer holds fewer than half the range's minimum is skipped before OCR:
 # OCR reads ~0.96 of the layer's characters (median), and no crop that passed the OCR filter
-# had fewer than 0.6x in the layer (BENCHMARKS.md "Doc bench"), so this only saves OCR.
+# had fewer than 189 (zh) / 206 (en) in the layer (BENCHMARKS.md "The sharper yardstick"), so
+# this only saves OCR.
 WINDOW_CHARS = {lang: lo // 2 for lang, (lo, _) in CHAR_RANGE.items()}
 
 # Why a page gave no sample, in words; the fates of its candidates in pipeline order, so a

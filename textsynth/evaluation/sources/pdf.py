@@ -82,6 +82,7 @@ def candidates(path: str, category: str, max_pages: int, skips: Skips, min_block
             page = pdf[i]
             width_pt, height_pt = page.get_size()
             blocks = text_blocks(page.get_textpage())
+            page_lines = [ln for bl in blocks for ln in bl["lines"]]   # what a crop's window may hold
             skips.page(page_id, None if blocks else "no_text_layer")
             rendered: dict[float, np.ndarray] = {}
             for b, blk in enumerate(blocks):
@@ -102,7 +103,7 @@ def candidates(path: str, category: str, max_pages: int, skips: Skips, min_block
                     continue
                 x, y = at
                 if min_window_chars:
-                    have = window_chars([ln for bl in blocks for ln in bl["lines"]], x, y, scale, height_pt)
+                    have = window_chars(page_lines, x, y, scale, height_pt)
                     if have < min_window_chars.get(blk["lang"], 0):
                         skips.skip("sparse_crop", where, f"{have} text-layer characters in the crop",
                                    page=page_id)
