@@ -156,4 +156,4 @@ def test_loop_config_errors_name_the_key(tmp_path):
 
     full = load_experiment_config(REPO / "pipelines" / "configs" / "flywheel_cpu.yaml")
     quick = load_experiment_config(REPO / "pipelines" / "configs" / "flywheel_cpu.yaml", quick=True)
-    assert full["rounds"]["at"] == [630, 765] and quick["rounds"]["at"] == [42, 51]
+    assert full["rounds"]["at"] == [210, 255] and quick["rounds"]["at"] == [42, 51]

@@ -59,7 +59,7 @@ def test_extends_overrides_and_refuses_cycles(tmp_path):
                                             "arms": {"solo": {"stages": [{"start": 0, "mix": {"general": 1.0}}]}}})
     cfg = load_experiment_config(child)
     assert cfg["seed"] == 5 and list(cfg["arms"]) == ["solo"]            # arms replaced wholesale
-    assert cfg["base"]["steps"] == 180                                   # the grandparent's
+    assert cfg["base"]["steps"] == 60                                    # the grandparent's
     _yaml(tmp_path / "loop-a.yaml", {"extends": str(tmp_path / "loop-b.yaml")})
     _yaml(tmp_path / "loop-b.yaml", {"extends": str(tmp_path / "loop-a.yaml")})
     with pytest.raises(ConfigError, match="cycle"):
