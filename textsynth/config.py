@@ -59,6 +59,8 @@ DEFAULTS: dict = {
         "line_spacing": [1.0, 1.5],   # baseline pitch as a multiple of the font's line height
         "margin": 6,
         "min_block_width_frac": 0.5,
+        # a justified line whose word gaps would exceed this many space widths is set ragged
+        "max_justify_gap": 2.0,
     },
     "color": {
         "min_contrast": 3.0,      # WCAG contrast ratio vs. low/high luminance percentiles under a line
@@ -245,6 +247,7 @@ def _check(cfg: dict) -> None:
     pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)
     number("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
     number("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
+    number("layout.max_justify_gap", lay["max_justify_gap"], 1, 10)
     col = cfg["color"]
     number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
     pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)

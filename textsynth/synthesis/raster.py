@@ -221,15 +221,22 @@ class FaceRaster:
         return line
 
 
+def justify_gaps(line: ShapedLine, text: str) -> list[int]:
+    """The clusters justification widens the gap before: spaces, or in Chinese text without
+    spaces every character after the first."""
+    clusters = sorted({c for *_, c in line.glyphs})
+    gaps = [c for c in clusters if text[c].isspace()]
+    if not gaps and any(is_han(ch) for ch in text):
+        gaps = clusters[1:]
+    return gaps
+
+
 def justify(line: ShapedLine, text: str, width: int) -> ShapedLine:
     """``line`` stretched to ``width`` px: the extra space is shared among the gaps after
     spaces, or, in Chinese text without spaces, among the gaps between characters. A Latin
     line without spaces (one word) is returned as it is: letter-spacing it is not justification."""
     extra = width - line.advance
-    clusters = sorted({c for *_, c in line.glyphs})
-    gaps = [c for c in clusters if text[c].isspace()]
-    if not gaps and any(is_han(ch) for ch in text):
-        gaps = clusters[1:]
+    gaps = justify_gaps(line, text)
     if extra <= 0 or not gaps:
         return line
     glyphs = [(g, x + extra * bisect.bisect_right(gaps, c) // len(gaps), y, c)

@@ -58,7 +58,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     # the template draws the size bucket every size of the sample stays inside.
     probs = {k: v for k, v in cfg["layout"]["template_probs"].items() if v > 0}
     template = next(iter(probs)) if len(probs) == 1 else choice(rng, probs)
-    page = Page(res, rng, counters, W, H)
+    page = Page(res, rng, counters, W, H, whole_words=template != "blocks")
     TEMPLATES[template](page)
     if not page.lines:
         raise Skip("no_room_for_text")

@@ -57,10 +57,11 @@ def tokenize(s: str) -> list[str]:
 
 
 def wrap(text: str, width: Callable[[str], int], max_width: int,
-         max_lines: int | None = None) -> list[str]:
+         max_lines: int | None = None, split_words: bool = True) -> list[str]:
     """Greedy line breaking of ``text`` into lines no wider than ``max_width``.
 
-    ``width(s)`` measures a string. A single token wider than a line is split by characters.
+    ``width(s)`` measures a string. A single token wider than a line is split by characters,
+    or, with ``split_words=False``, left out (a document never shows half a word).
     Stops after ``max_lines`` lines (the rest of the text is not needed).
     """
     lines: list[list[str]] = [[]]
@@ -73,6 +74,8 @@ def wrap(text: str, width: Callable[[str], int], max_width: int,
             if lines[-1]:
                 lines[-1].append(" ")
                 used += w
+            continue
+        if w > max_width and not split_words:
             continue
         if used + w > max_width and lines[-1]:
             # Kinsoku: closing punctuation never starts a line -> carry the previous token
@@ -98,6 +101,8 @@ def wrap(text: str, width: Callable[[str], int], max_width: int,
         lines[-1].append(tok)
         used += w
     out = [s for s in ("".join(t).strip() for t in lines) if s]
+    if not split_words:   # a left-out word leaves two spaces
+        out = [re.sub(" {2,}", " ", s) for s in out]
     return out[:max_lines] if max_lines is not None else out
 
 

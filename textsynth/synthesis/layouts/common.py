@@ -17,11 +17,11 @@ import numpy as np
 
 from textsynth.synthesis.raster import FaceRaster
 from textsynth.synthesis.raster import justify as justify_line
+from textsynth.synthesis.raster import justify_gaps
 from textsynth.synthesis.resources import Resources
-from textsynth.synthesis.text import script_of, wrap
+from textsynth.synthesis.text import script_of, tokenize, wrap
 
 WORDY = re.compile(r"\w\w")  # two letters/digits/hanzi in a row
-_PUNCT = re.compile(r"[\s\W_]+")
 
 
 class Skip(Exception):
@@ -62,8 +62,13 @@ class Style:
 class Page:
     """A canvas being filled by one template: placed lines, rules, block descriptions."""
 
-    def __init__(self, res: Resources, rng: np.random.Generator, counters: dict, W: int, H: int):
+    def __init__(self, res: Resources, rng: np.random.Generator, counters: dict, W: int, H: int,
+                 whole_words: bool = True):
         self.res, self.rng, self.counters = res, rng, counters
+        # Document templates never cut a word: trimming drops whole words and an over-long
+        # word is left out. The blocks template keeps its version-1 behaviour (a line trimmed
+        # by characters), so the default config renders the same pixels.
+        self.whole_words = whole_words
         self.cfg = res.cfg
         self.W, self.H = W, H
         self.margin = self.cfg["layout"]["margin"]
@@ -124,15 +129,10 @@ class Page:
         cut = self.integer(0, len(zh))
         return zh[:cut] + " " + " ".join(en[:k]) + " " + zh[cut:]
 
-    def words(self, lang: str, lo: int, hi: int) -> str:
-        """A short phrase (a cell, a label, a list item's start): ``lo..hi`` words, or for
-        Chinese ``2*lo..2*hi`` characters, cut from a corpus line at word boundaries."""
+    def words(self, lo: int, hi: int) -> str:
+        """``lo..hi`` whole English words in a row from a corpus line (Chinese phrases are
+        whole clauses: :func:`.fields.phrase`)."""
         n = self.integer(lo, hi)
-        if lang in ("zh", "mixed"):
-            line = _PUNCT.sub("", self.res.corpora["zh"].line(self.rng))
-            n = min(len(line), 2 * n)
-            start = self.integer(0, max(0, len(line) - n))
-            return line[start:start + n]
         toks = [t.strip(".,;:!?()[]\"'") for t in self.res.corpora["en"].line(self.rng).split()]
         toks = [t for t in toks if WORDY.search(t)] or ["n/a"]
         start = self.integer(0, max(0, len(toks) - n))
@@ -178,14 +178,25 @@ class Page:
         return Style(font, raster, em, px, ascent, descent)
 
     def fit(self, style: Style, line: str, max_width: int) -> str:
-        """Trim a line until its shaped width (kerning included) fits."""
+        """Trim a line until its shaped width (kerning included) fits: by whole tokens (an
+        English word, a Chinese character) when the page keeps whole words, else by characters."""
         while line and style.raster.shape(line, style.em).advance > max_width:
-            line = line[:-1].rstrip()
+            if self.whole_words:
+                toks = tokenize(line.rstrip())
+                line = "".join(toks[:-1]).rstrip()
+            else:
+                line = line[:-1].rstrip()
         return line
+
+    def fits(self, style: Style, text: str, max_width: int) -> bool:
+        """Whether ``text`` shaped (kerning included) is at most ``max_width`` px wide: a
+        generated field (a name, a date, a code) is placed whole or not at all."""
+        return style.raster.shape(text, style.em).advance <= max_width
 
     def wrap(self, style: Style, text: str, width: int, limit: int | None = None) -> list[str]:
         """Lines of ``text`` no wider than ``width``; lines without a word dropped."""
-        lines = [self.fit(style, ln, width) for ln in wrap(text, style.width, width, limit)]
+        lines = [self.fit(style, ln, width)
+                 for ln in wrap(text, style.width, width, limit, split_words=not self.whole_words)]
         return [ln for ln in lines if WORDY.search(ln)]
 
     # ------------------------------------------------------------------ placing
@@ -200,6 +211,9 @@ class Page:
         if its ink would leave the canvas. ``justify``: stretch the spaces (or, for
         Chinese, every gap) so the line is this many px wide."""
         shaped = style.raster.shape(text, style.em)
+        if justify and not self.justifiable(style, shaped, text, justify):
+            self.count("justify_fallback_ragged")
+            justify = None
         if justify:
             stretched = justify_line(shaped, text, justify)
             justify, shaped = (justify, stretched) if stretched is not shaped else (None, shaped)
@@ -216,6 +230,16 @@ class Page:
             line["justify"] = int(justify)
         self.lines.append(line)
         return True
+
+    def justifiable(self, style: Style, shaped, text: str, width: int) -> bool:
+        """Whether stretching ``text`` to ``width`` keeps every gap within
+        ``layout.max_justify_gap`` space widths (a narrow column with few words would show
+        rivers of white instead: such a line is set ragged)."""
+        gaps = justify_gaps(shaped, text)
+        if not gaps:
+            return True
+        space = max(1, style.width(" "))
+        return (width - shaped.advance) / len(gaps) <= (self.cfg["layout"]["max_justify_gap"] - 1) * space
 
     def rule(self, block: int, x0: int, y0: int, x1: int, y1: int) -> None:
         """A filled rectangle (table rule, form underline, bar) in its block's text colour."""

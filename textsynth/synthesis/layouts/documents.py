@@ -11,6 +11,7 @@ Every template keeps all sizes inside the sample's bucket, so ``char_px`` and
 
 from __future__ import annotations
 
+from textsynth.synthesis.layouts import fields
 from textsynth.synthesis.layouts.common import Page, Style
 
 
@@ -92,7 +93,7 @@ def _heading(page: Page, lang: str, x: int, top: int, width: int) -> tuple[int, 
     """One or two heading lines (upper half of the bucket, bold preferred); returns the y
     below them and the heading's block (None if nothing fitted)."""
     px = page.px("high")
-    text, style = page.style(lambda: page.words(lang, 2, 8), lang, px, prefer=_bold)
+    text, style = page.style(lambda: fields.phrase(page, lang, 2, 8), lang, px, prefer=_bold)
     lines = page.wrap(style, text, width, 2)[:2]
     if not lines:
         return top, None

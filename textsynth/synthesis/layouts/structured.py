@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from textsynth.synthesis.layouts import fields
 from textsynth.synthesis.layouts.common import Page
 from textsynth.synthesis.layouts.documents import _BULLETS, _bold, _heading
 
@@ -16,14 +17,13 @@ def table(page: Page) -> None:
     m = page.margin
     lang, px = page.lang(), page.px()
     n_cols = page.integer(2, max(2, min(5, (page.W - 2 * m) // (px * 5))))  # cells of ~5 px-widths
-    numeric = [False] + [page.rng.random() < 0.6 for _ in range(n_cols - 1)]
+    kinds = [fields.column_kind(page, c == 0) for c in range(n_cols)]
+    numeric = [k in fields.NUMBER_KINDS for k in kinds]
     n_rows = max(2, (page.H - 2 * m) // max(4, round(px * 1.6)) + 1)
 
-    def cells():
-        head = [page.words(lang, 1, 2) for _ in range(n_cols)]
-        body = [[page.number() if numeric[c] else page.words(lang, 1 if lang != "en" else 2, 3)
-                 for c in range(n_cols)]
-                for _ in range(n_rows)]
+    def cells():   # a header of short phrases over rows of whole fields, one kind per column
+        head = [fields.phrase(page, lang, 1, 2) for _ in range(n_cols)]
+        body = [[fields.field(page, lang, kinds[c]) for c in range(n_cols)] for _ in range(n_rows)]
         return [head] + body
 
     rows, style = page.style(lambda: [c for r in cells() for c in r], lang, px)
@@ -34,7 +34,7 @@ def table(page: Page) -> None:
     while sum(widths) > avail and n_cols > 1:   # drop columns rather than cut cells
         page.count("table_column_dropped")
         n_cols -= 1
-        widths, rows, numeric = widths[:n_cols], [r[:n_cols] for r in rows], numeric[:n_cols]
+        widths, rows, numeric, kinds = widths[:n_cols], [r[:n_cols] for r in rows], numeric[:n_cols], kinds[:n_cols]
     widths = [min(w, avail) for w in widths]
     ruled = page.rng.random() < 0.6
     verticals = ruled and page.rng.random() < 0.5
@@ -52,8 +52,11 @@ def table(page: Page) -> None:
             break
         top = y + (pitch - style.ascent - style.descent) // 2
         for c, cell in enumerate(row):
-            text = page.fit(style, cell, widths[c] - 2 * pad)
+            # a phrase loses whole words; a name, number, date or code is placed whole or not at all
+            text = page.fit(style, cell, widths[c] - 2 * pad) if kinds[c] == "phrase" or r == 0 else \
+                (cell if page.fits(style, cell, widths[c] - 2 * pad) else "")
             if not text.strip():
+                page.count("table_cell_too_wide")
                 continue
             adv = style.raster.shape(text, style.em).advance
             x = edges[c + 1] - pad - adv if numeric[c] and r else edges[c] + pad
@@ -75,11 +78,14 @@ def form(page: Page) -> None:
     n = 30
     colon = "：" if lang in ("zh", "mixed") else ":"
 
-    def fields():
-        return [page.words(lang, 1, 3) + colon for _ in range(n)] + \
-               [page.number() if page.rng.random() < 0.4 else page.words(lang, 1, 4) for _ in range(n)]
+    kinds = [fields.TEXT_KINDS[page.integer(0, 1)] if page.rng.random() < 0.6 else
+             fields.NUMBER_KINDS[page.integer(0, len(fields.NUMBER_KINDS) - 1)] for _ in range(n)]
 
-    both, style = page.style(fields, lang, px)
+    def entries():   # labels are short phrases, values whole fields
+        return [fields.phrase(page, lang, 1, 3) + colon for _ in range(n)] + \
+               [fields.field(page, lang, k) for k in kinds]
+
+    both, style = page.style(entries, lang, px)
     labels, values = both[:n], both[n:]
     boxed = page.rng.random() < 0.4
     spacing = page.uniform(1.5, 2.2)
@@ -94,12 +100,18 @@ def form(page: Page) -> None:
         y, x = m, m + col * col_w
         while y + pitch <= page.H - m and i < n:
             base = y + (pitch + style.ascent - style.descent) // 2
-            label = page.fit(style, labels[i], label_w - px // 2)
-            lw = style.raster.shape(label, style.em).advance
-            page.place(block, style, label, x + (label_w - px // 2 - lw if right_align else 0), base)
+            label = page.fit(style, labels[i].removesuffix(colon), label_w - px // 2 - style.width(colon))
+            if label:   # a label trimmed to whole words keeps its colon
+                label += colon
+                lw = style.raster.shape(label, style.em).advance
+                page.place(block, style, label, x + (label_w - px // 2 - lw if right_align else 0), base)
             vx, vw = x + label_w, col_w - label_w - px
-            value = page.fit(style, values[i], vw - px)
-            page.place(block, style, value, vx + px // 2, base)
+            value = page.fit(style, values[i], vw - px) if kinds[i] == "phrase" else \
+                (values[i] if page.fits(style, values[i], vw - px) else "")
+            if value:   # a value that does not fit whole leaves the field blank
+                page.place(block, style, value, vx + px // 2, base)
+            else:
+                page.count("form_value_too_wide")
             if boxed:
                 t = y + 1
                 for box in ((vx, t, vx + vw, t + 1), (vx, y + pitch - 2, vx + vw, y + pitch - 1),
@@ -123,7 +135,7 @@ def slide(page: Page) -> None:
     y += page.hi
     px = page.px("low")
     bullet = _BULLETS[page.integer(0, 2)]
-    items, style = page.style(lambda: [page.words(lang, 3, 12) for _ in range(12)] + [bullet], lang, px)
+    items, style = page.style(lambda: [fields.phrase(page, lang, 3, 12) for _ in range(12)] + [bullet], lang, px)
     block = page.block(role="bullets", lang=lang, font=style.font, px=px)
     spacing = page.uniform(1.1, 1.4)
     pitch = style.pitch(spacing)
@@ -144,7 +156,7 @@ def caption(page: Page) -> None:
     taken: list[tuple[int, int, int, int]] = []
     for _ in range(page.integer(1, 4)):
         lang, px = page.lang(), page.px()
-        text, style = page.style(lambda: page.words(lang, 1, 6), lang, px,
+        text, style = page.style(lambda: fields.phrase(page, lang, 1, 6), lang, px,
                                  prefer=_bold if page.rng.random() < 0.5 else None)
         lines = page.wrap(style, text, page.W - 2 * m, 2)
         if not lines:
