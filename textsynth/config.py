@@ -29,7 +29,9 @@ DEFAULTS: dict = {
     # "512x512": 0.2, "1024x1024": 0.1} (then width/height are unused).
     "canvas": {"width": 256, "height": 256, "sizes": {}},
     "background": {
-        "mode": "photo",          # photo | plain
+        "mode": "photo",          # photo | plain | paper (textsynth/synthesis/paper.py)
+        "mode_probs": {},         # per-sample modes by weight, e.g. {photo: 0.5, paper: 0.5}; overrides mode
+        "plain_palette": "realistic",   # plain colours: realistic (papers, UI, slides) | saturated (any RGB)
         "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
         "min_crop_frac": 0.25,    # crop side as a fraction of the photo's largest fitting crop
         "max_image_pixels": 40_000_000,
@@ -81,7 +83,7 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"canvas.sizes", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
+FREE_FORM = {"canvas.sizes", "background.mode_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
 
 
@@ -89,6 +91,7 @@ class ConfigError(ValueError):
     pass
 
 
+BACKGROUND_MODES = ("photo", "plain", "paper")
 SEED_MAX = 2 ** 63 - 1   # seeds are recorded in int64 parquet columns
 
 
@@ -210,7 +213,10 @@ def _check(cfg: dict) -> None:
             if not m or not all(16 <= int(v) <= 2048 for v in m.groups()):
                 raise ConfigError(f"canvas.sizes: {key!r} is not WIDTHxHEIGHT with sides 16..2048")
     bg = cfg["background"]
-    choice("background.mode", bg["mode"], ("photo", "plain"))
+    choice("background.mode", bg["mode"], BACKGROUND_MODES)
+    if bg["mode_probs"]:
+        weights("background.mode_probs", bg["mode_probs"], set(BACKGROUND_MODES))
+    choice("background.plain_palette", bg["plain_palette"], ("realistic", "saturated"))
     strings("background.dirs", bg["dirs"])
     number("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
     number("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
@@ -335,6 +341,12 @@ def read_json(path: Path, what: str):
     if bad := nonfinite(doc, ""):
         raise ValueError(f"{path}: {repr(bad[0]) if bad[0] else 'the value'} must be a finite number, got {bad[1]}")
     return doc
+
+
+def background_modes(cfg: dict) -> dict[str, float]:
+    """The background modes a config draws from, ``mode -> weight`` (one mode: no draw)."""
+    probs = cfg["background"]["mode_probs"]
+    return {k: v for k, v in probs.items() if v > 0} if probs else {cfg["background"]["mode"]: 1.0}
 
 
 def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from textsynth.config import canvas_sizes
+from textsynth.config import background_modes, canvas_sizes
 from textsynth.synthesis.backgrounds import BadImage
 from textsynth.synthesis.color import background_range, choose_color, worst_contrast
 from textsynth.synthesis.layouts import TEMPLATES
 from textsynth.synthesis.layouts.common import Page, Skip, choice
+from textsynth.synthesis.paper import draw_paper, ink_color, paper_pixels, plain_color
 from textsynth.synthesis.resources import Resources
 
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
-# Version-1 recipes (blocks only, no rules) render the same under version 2's renderer.
-RECIPE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page).
+# A recipe records the oldest version that draws it; older recipes render the same under
+# every newer renderer.
+RECIPE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 __all__ = ["RECIPE_VERSION", "READABLE_VERSIONS", "Skip", "sample_recipe"]
 
@@ -34,8 +37,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     W, H = next(iter(sizes)) if len(sizes) == 1 else choice(rng, sizes)
     col = cfg["color"]
 
-    # Background.
-    if res.backgrounds is not None:
+    # Background (a mode is drawn only when the config mixes several: older configs keep their draws).
+    modes = background_modes(cfg)
+    mode = next(iter(modes)) if len(modes) == 1 else choice(rng, modes)
+    if mode == "photo":
         # Drawn from every file found, bad ones included: which photo a draw names must not
         # depend on what this process happened to meet before (resume must be byte-identical).
         # A draw that lands on a bad photo skips this attempt, counted with the reason.
@@ -48,8 +53,11 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
             raise Skip(f"bad_background:{e.reason}") from None
         background = {"mode": "photo", "file": name, "crop": box, "max_side": res.backgrounds.max_side}
         bg = res.backgrounds.crop(name, box, W, H)
+    elif mode == "paper":
+        background = draw_paper(rng)
+        bg = paper_pixels(W, H, background)
     else:
-        color = rng.integers(0, 256, size=3).tolist()
+        color = plain_color(rng, cfg["background"]["plain_palette"])
         background = {"mode": "plain", "color": color}
         bg = np.empty((H, W, 3), np.uint8)
         bg[...] = color
@@ -76,6 +84,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         lum_lo, lum_hi = background_range(bg[y0:y1, max(0, x0):min(W, x1)], col["bg_percentiles"])
         color = block_color.get(line["block"]) if per_block else None
         score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
+        if score < col["min_contrast"] and mode == "paper":   # printed: a print ink when legible
+            color = ink_color(rng)
+            score = worst_contrast(color, lum_lo, lum_hi)
+            block_color.setdefault(line["block"], color)
         if score < col["min_contrast"]:
             color, score = choose_color(rng, lum_lo, lum_hi, col["min_contrast"], col["tries"])
             block_color.setdefault(line["block"], color)
@@ -93,7 +105,8 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     rules = [{"box": r["box"], "color": block_color[r["block"]]}
              for r in page.rules if r["block"] in block_color]
     recipe = {
-        "version": RECIPE_VERSION,
+        # the oldest version whose renderer draws this recipe: version-2 samples stay version 2
+        "version": RECIPE_VERSION if background["mode"] == "paper" else 2,
         "template": template,
         "canvas": [W, H],
         "background": background,

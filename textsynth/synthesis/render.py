@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from textsynth.synthesis.color import composite
+from textsynth.synthesis.paper import apply_tone, paper_pixels
 from textsynth.synthesis.raster import draw_line, justify
 from textsynth.synthesis.recipe import READABLE_VERSIONS
 from textsynth.synthesis.resources import Resources
@@ -23,6 +24,8 @@ def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
         img = np.empty((H, W, 3), np.uint8)
         img[...] = bg["color"]
         return img
+    if bg["mode"] == "paper":
+        return paper_pixels(W, H, bg)
     if bg["max_side"] != res.backgrounds.max_side:
         raise ValueError(f"recipe crops photos scaled to {bg['max_side']} px, this renderer "
                          f"scales them to {res.backgrounds.max_side} px (different canvas?)")
@@ -79,6 +82,8 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             meta["chars"] = _char_boxes(shaped, line)
         lines_meta.append(meta)
 
+    if recipe["background"]["mode"] == "paper":   # the capture's tone curve, ink included
+        img = apply_tone(img, recipe["background"]["tone"])
     char_sizes = [ln["px"] for ln in recipe["lines"] for c in ln["text"] if not c.isspace()]
     char_px = float(np.median(char_sizes))
     langs = {ln["lang"] for ln in recipe["lines"]}

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import canvas_sizes
+from textsynth.config import background_modes, canvas_sizes
 from textsynth.synthesis.backgrounds import Backgrounds
 from textsynth.synthesis.fonts import FontRegistry
 from textsynth.synthesis.raster import FaceRaster
@@ -45,7 +45,7 @@ class Resources:
                                         cfg["background"]["max_image_pixels"],
                                         int(cfg["background"]["cache_mb"] * 2 ** 20),
                                         int(cfg["background"]["max_member_mb"] * 2 ** 20))
-                            if cfg["background"]["mode"] == "photo" else None)
+                            if "photo" in background_modes(cfg) else None)
         self._rasters: dict[str, FaceRaster] = {}
 
     def raster(self, font_name: str) -> FaceRaster:
