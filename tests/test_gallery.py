@@ -227,13 +227,15 @@ def test_browse_filter_open_and_overlay_in_chromium(served, browser, curated):
     assert page.eval_on_selector(img, "i => i.getBoundingClientRect().width") == 4 * meta["width"]
     assert page.eval_on_selector(img, "i => getComputedStyle(i).imageRendering") == "pixelated"
 
-    # Box overlays: none until toggled, then one rect per line / per character.
-    assert page.eval_on_selector_all("[data-testid=overlay] rect", "r => r.length") == 0
+    # Box overlays: none until toggled, then one outline per line / per character (a box's
+    # corners here; quads and polygons of geometric text the same way).
+    assert page.eval_on_selector_all("[data-testid=overlay] polygon", "r => r.length") == 0
     page.check("[data-testid=toggle-boxes]")
-    lines = page.eval_on_selector_all("[data-testid=overlay] rect.line", "rs => rs.map(r => [+r.getAttribute('x'), +r.getAttribute('y')])")
-    assert lines == [ln["bbox"][:2] for ln in meta["lines"]]
+    lines = page.eval_on_selector_all("[data-testid=overlay] polygon.line",
+                                      "rs => rs.map(r => r.getAttribute('points').split(' ').map(Number))")
+    assert lines == [[b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3]] for b in (ln["bbox"] for ln in meta["lines"])]
     page.check("[data-testid=toggle-chars]")
-    n_chars = page.eval_on_selector_all("[data-testid=overlay] rect.char", "r => r.length")
+    n_chars = page.eval_on_selector_all("[data-testid=overlay] polygon.char", "r => r.length")
     assert n_chars == sum(len(ln["chars"]) for ln in meta["lines"]) > 0
     page.click("[data-zoom='2']")
     page.screenshot(path=str(ARTIFACTS / "gallery-detail.png"))
@@ -271,7 +273,7 @@ def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
     page.click("[data-testid=card]")
     page.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('{')")
     page.check("[data-testid=toggle-boxes]")
-    assert page.eval_on_selector_all("[data-testid=overlay] rect.line", "r => r.length") > 0
+    assert page.eval_on_selector_all("[data-testid=overlay] polygon.line", "r => r.length") > 0
     page.close()
 
 

@@ -64,6 +64,16 @@ DEFAULTS: dict = {
         # a justified line whose word gaps would exceed this many space widths is set ragged
         "max_justify_gap": 2.0,
     },
+    # Geometric text (textsynth/synthesis/geometry.py): the share of samples whose text layer
+    # is rotated, put in perspective or bent, and how far; 0 keeps every sample flat
+    "geometry": {
+        "prob": 0.0,
+        "kind_probs": {"rotate": 0.35, "perspective": 0.35, "arc": 0.15, "wave": 0.15},
+        "max_rotate": 30.0,       # degrees either way
+        "max_perspective": 0.12,  # how far a corner moves, a fraction of the canvas side
+        "max_arc": 60.0,          # degrees of arc the flat page's width spans at most
+        "max_wave": 0.04,         # wave amplitude, a fraction of the canvas height
+    },
     "color": {
         "min_contrast": 3.0,      # WCAG contrast ratio vs. low/high luminance percentiles under a line
         "bg_percentiles": [10, 90],
@@ -83,7 +93,7 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"canvas.sizes", "background.mode_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
+FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
 
 
@@ -254,6 +264,15 @@ def _check(cfg: dict) -> None:
     number("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
     number("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
     number("layout.max_justify_gap", lay["max_justify_gap"], 1, 10)
+    geo = cfg["geometry"]
+    number("geometry.prob", geo["prob"], 0, 1)
+    from textsynth.synthesis.geometry import KINDS
+
+    weights("geometry.kind_probs", geo["kind_probs"], set(KINDS))
+    number("geometry.max_rotate", geo["max_rotate"], 0, 90)
+    number("geometry.max_perspective", geo["max_perspective"], 0, 0.2)
+    number("geometry.max_arc", geo["max_arc"], 1, 180)
+    number("geometry.max_wave", geo["max_wave"], 0, 0.1)
     col = cfg["color"]
     number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
     pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)

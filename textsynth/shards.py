@@ -80,8 +80,13 @@ SCORES = ("min_contrast", "ocr_chars", "ocr_lines", "chars_per_mpx", "ink_frac",
           "sharpness", "laplacian_var", "tenengrad", "blockiness",
           "det_lines", "det_chars_min", "det_chars_max")   # curate's detection-first estimate
 _INTS = pa.list_(pa.int32())
+_FLOATS = pa.list_(pa.float64())
+# quad: 4 corners x, y clockwise from the reading-order top-left (in the index every line has
+# one: a line labelled with a box only gets the box's corners); poly: a curved line's outline;
+# direction: ltr (lines) or ttb (vertical columns)
 LINE = pa.struct([("text", pa.string()), ("bbox", _INTS), ("font", pa.string()),
-                  ("px", pa.float64()), ("score", pa.float64())])
+                  ("px", pa.float64()), ("score", pa.float64()), ("quad", _FLOATS), ("poly", _FLOATS),
+                  ("direction", pa.string())])
 # The source block of a bench sample: an OmniDocBench annotation (anno_id, category_type,
 # poly) or a block of detected lines (index, lines, bbox).
 BLOCK = pa.struct([("anno_id", pa.int64()), ("category_type", pa.string()), ("poly", pa.list_(pa.float64())),
@@ -106,7 +111,7 @@ INDEX_SCHEMA = pa.schema(
      *[(f"score_{k}", pa.float64()) for k in SCORES], ("recipe", pa.string())])
 # The per-sample JSON in the tars (the sample contract) in the same types; lines may carry
 # per-character boxes there (``output.char_boxes``), which the index leaves out.
-CHAR = pa.struct([("text", pa.string()), ("bbox", _INTS)])
+CHAR = pa.struct([("text", pa.string()), ("bbox", _INTS), ("quad", _FLOATS)])
 SAMPLE_JSON = pa.struct(
     [INDEX_SCHEMA.field(k) for k in ("source", "lang", "width", "height", "text", "char_px",
                                      "size_bucket", "template")]
@@ -130,6 +135,15 @@ def _fields(value: dict | None, struct: pa.StructType, what: str) -> dict | None
     return value
 
 
+def _index_line(ln: dict) -> dict:
+    """A line in INDEX_SCHEMA's form: a box-only line gets its box's quad and ``ltr``."""
+    row = _fields({k: v for k, v in ln.items() if k != "chars"}, LINE, "a line")
+    if row.get("quad") is None and row.get("bbox"):
+        x0, y0, x1, y1 = row["bbox"]
+        row = {**row, "quad": [float(v) for v in (x0, y0, x1, y0, x1, y1, x0, y1)]}
+    return row if row.get("direction") else {**row, "direction": "ltr"}
+
+
 def index_row(key: str, meta: dict, image_name: str, image_offset: int, image_size: int) -> dict:
     """One index row: key, image member and where its bytes sit in the tar (so readers such
     as the gallery can seek straight to them), and the metadata in INDEX_SCHEMA's types."""
@@ -144,8 +158,7 @@ def index_row(key: str, meta: dict, image_name: str, image_offset: int, image_si
                                     "size_bucket", "template")},
         "num_lines": len(lines), "num_chars": count_chars(meta.get("text") or ""),
         "fonts": fonts_of(lines),
-        "lines": [_fields({k: v for k, v in ln.items() if k != "chars"}, LINE, "a line")
-                  for ln in lines],   # per-character boxes stay in the tar's JSON
+        "lines": [_index_line(ln) for ln in lines],   # per-character boxes stay in the tar's JSON
         "origin": _fields(meta.get("origin"), ORIGIN, "origin"),
         "scores": scores, **{f"score_{k}": scores.get(k) for k in SCORES},
         "recipe": json.dumps(meta["recipe"], sort_keys=True) if meta.get("recipe") else None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from textsynth.config import background_modes, canvas_sizes
+from textsynth.synthesis import geometry
 from textsynth.synthesis.backgrounds import BadImage
 from textsynth.synthesis.color import background_range, choose_color, worst_contrast
 from textsynth.synthesis.layouts import TEMPLATES
@@ -21,7 +22,8 @@ from textsynth.synthesis.paper import draw_paper, ink_color, paper_pixels, plain
 from textsynth.synthesis.resources import Resources
 
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
-# 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page).
+# 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page),
+#    geometric text (``geometry``), per-line ``quad`` and ``direction`` labels.
 # A recipe records the oldest version that draws it; older recipes render the same under
 # every newer renderer.
 RECIPE_VERSION = 3
@@ -66,10 +68,24 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     # the template draws the size bucket every size of the sample stays inside.
     probs = {k: v for k, v in cfg["layout"]["template_probs"].items() if v > 0}
     template = next(iter(probs)) if len(probs) == 1 else choice(rng, probs)
-    page = Page(res, rng, counters, W, H, whole_words=template != "blocks")
+    # Geometry (drawn only when the config asks for some): the template lays out on a flat
+    # page centred in the canvas, small enough that its mapped text stays inside.
+    geo, warp = None, None
+    if cfg["geometry"]["prob"] > 0 and rng.random() < cfg["geometry"]["prob"]:
+        geo = geometry.draw(rng, cfg["geometry"], W, H)
+    fw, fh = geo["flat"] if geo else (W, H)
+    page = Page(res, rng, counters, fw, fh, whole_words=template != "blocks")
     TEMPLATES[template](page)
     if not page.lines:
         raise Skip("no_room_for_text")
+    if geo:
+        ox, oy = (W - fw) // 2, (H - fh) // 2
+        for line in page.lines:
+            line["x"] += ox
+            line["baseline"] += oy
+        for r in page.rules:
+            r["box"] = [r["box"][0] + ox, r["box"][1] + oy, r["box"][2] + ox, r["box"][3] + oy]
+        warp = geometry.Warp(geo, W, H)
 
     # Colours: per line against the background under it (the blocks template, as in
     # version 1), or per block — one colour for a block's lines and rules — re-drawn for a
@@ -81,6 +97,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         ink = shaped.ink_bounds()
         x0, y0 = line["x"] + ink[0], line["baseline"] + ink[1]
         x1, y1 = line["x"] + (line.get("justify") or ink[2]), line["baseline"] + ink[3]
+        if warp:   # the background under the line where the map puts it
+            out = warp.outline(x0, y0, x1, y1)
+            (x0, y0), (x1, y1) = np.floor(out.min(0)).astype(int), np.ceil(out.max(0)).astype(int) + 1
+            y0, y1 = max(0, y0), min(H, y1)
         lum_lo, lum_hi = background_range(bg[y0:y1, max(0, x0):min(W, x1)], col["bg_percentiles"])
         color = block_color.get(line["block"]) if per_block else None
         score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
@@ -106,7 +126,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
              for r in page.rules if r["block"] in block_color]
     recipe = {
         # the oldest version whose renderer draws this recipe: version-2 samples stay version 2
-        "version": RECIPE_VERSION if background["mode"] == "paper" else 2,
+        "version": RECIPE_VERSION if background["mode"] == "paper" or geo else 2,
         "template": template,
         "canvas": [W, H],
         "background": background,
@@ -116,4 +136,6 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     }
     if rules:
         recipe["rules"] = rules
+    if geo:
+        recipe["geometry"] = geo
     return recipe

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 
 from textsynth.synthesis.color import composite
+from textsynth.synthesis.geometry import Layer, Warp, flat_quad
+from textsynth.synthesis.layouts.common import Skip
 from textsynth.synthesis.paper import apply_tone, paper_pixels
 from textsynth.synthesis.raster import draw_line, justify
 from textsynth.synthesis.recipe import READABLE_VERSIONS
@@ -46,9 +48,12 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             f"config and seed instead (recipe seed {recipe.get('seed')})")
     W, H = recipe["canvas"]
     img = background_pixels(res, recipe)
+    # Flat text is blended straight into the image; geometric text into a layer that is
+    # mapped onto the canvas as a whole and then laid over the background.
+    warp = Warp(recipe["geometry"], W, H) if recipe.get("geometry") else None
+    paint = Layer(W, H) if warp else _ImagePainter(img)
     for rule in recipe.get("rules", ()):   # table rules, underlines, bars: under the text
-        x0, y0, x1, y1 = rule["box"]
-        img[y0:y1, x0:x1] = rule["color"]
+        paint.fill(rule["box"], rule["color"])
     lines_meta = []
     ink_pixels = np.zeros((H, W), bool)
     for line in recipe["lines"]:
@@ -65,25 +70,37 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             px0, py0 = max(0, x0 - p), max(0, y0 - p)
             px1, py1 = min(W, x0 + mask.shape[1] + p), min(H, y0 + mask.shape[0] + p)
             a = np.full((py1 - py0, px1 - px0), round(255 * fx["panel"]["alpha"]), np.uint8)
-            composite(img, a, fx["panel"]["color"], px0, py0)
+            paint.blend(a, fx["panel"]["color"], px0, py0)
         if "shadow" in fx:
             dx, dy = fx["shadow"]["offset"]
-            _composite_clipped(img, mask, fx["shadow"]["color"], x0 + dx, y0 + dy)
+            paint.blend(mask, fx["shadow"]["color"], x0 + dx, y0 + dy)
         if "outline" in fx:
             k = 2 * fx["outline"]["width"] + 1
             pad = fx["outline"]["width"]
             big = cv2.dilate(np.pad(mask, pad), np.ones((k, k), np.uint8))
-            _composite_clipped(img, big, fx["outline"]["color"], x0 - pad, y0 - pad)
-        composite(img, mask, line["color"], x0, y0)
-        ink_pixels[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] |= mask > 0
-        meta = {"text": line["text"], "bbox": [x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]],
-                "font": line["font"], "px": line["px"]}
+            paint.blend(big, fx["outline"]["color"], x0 - pad, y0 - pad)
+        paint.blend(mask, line["color"], x0, y0)
+        flat_box = [x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]]
+        if warp:
+            mapped, mx, my = warp.patch(mask, x0, y0)
+            ys, xs = np.nonzero(mapped > 0)
+            if not len(xs):
+                raise Skip("geometry_line_vanished")
+            ink_pixels[my:my + mapped.shape[0], mx:mx + mapped.shape[1]] |= mapped > 0
+            meta = {"text": line["text"], "bbox": [int(mx + xs.min()), int(my + ys.min()),
+                                                   int(mx + xs.max()) + 1, int(my + ys.max()) + 1],
+                    "font": line["font"], "px": line["px"], **warp.labels(flat_box), "direction": "ltr"}
+        else:
+            ink_pixels[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] |= mask > 0
+            meta = {"text": line["text"], "bbox": flat_box, "font": line["font"], "px": line["px"]}
+            if version >= 3:   # every line of a version-3 sample has a quad and a direction
+                meta.update(quad=flat_quad(flat_box), direction="ltr")
         if char_boxes:
-            meta["chars"] = _char_boxes(shaped, line)
+            meta["chars"] = _char_boxes(shaped, line, warp)
         lines_meta.append(meta)
+    if warp:
+        img = paint.over(img, warp)
 
-    if recipe["background"]["mode"] == "paper":   # the capture's tone curve, ink included
-        img = apply_tone(img, recipe["background"]["tone"])
     char_sizes = [ln["px"] for ln in recipe["lines"] for c in ln["text"] if not c.isspace()]
     char_px = float(np.median(char_sizes))
     langs = {ln["lang"] for ln in recipe["lines"]}
@@ -107,15 +124,25 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
     return img, meta
 
 
-def _composite_clipped(img, mask, color, x0, y0):
-    H, W = img.shape[:2]
-    h, w = mask.shape
-    t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
-    if t < b and l < r:
-        composite(img, np.ascontiguousarray(mask[t - y0:b - y0, l - x0:r - x0]), color, l, t)
+class _ImagePainter:
+    """Flat text: blended straight into the image (rules are solid fills)."""
+
+    def __init__(self, img: np.ndarray):
+        self.img = img
+
+    def fill(self, box, color) -> None:
+        x0, y0, x1, y1 = box
+        self.img[y0:y1, x0:x1] = color
+
+    def blend(self, mask, color, x0, y0) -> None:
+        H, W = self.img.shape[:2]
+        h, w = mask.shape
+        t, l, b, r = max(0, y0), max(0, x0), min(H, y0 + h), min(W, x0 + w)
+        if t < b and l < r:
+            composite(self.img, np.ascontiguousarray(mask[t - y0:b - y0, l - x0:r - x0]), color, l, t)
 
 
-def _char_boxes(shaped, line) -> list[dict]:
+def _char_boxes(shaped, line, warp: Warp | None = None) -> list[dict]:
     """Per-character ink boxes: glyphs grouped by the character (cluster) they came from."""
     boxes: dict[int, list[int]] = {}
     for g, x, y, cluster in shaped.glyphs:
@@ -131,7 +158,13 @@ def _char_boxes(shaped, line) -> list[dict]:
     out = []
     for i, s in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(text)
-        out.append({"text": text[s:end].rstrip(), "bbox": boxes[s]})
+        if warp is None:
+            out.append({"text": text[s:end].rstrip(), "bbox": boxes[s]})
+            continue
+        quad = warp.labels(boxes[s])["quad"]   # a character's box mapped: its quad, and the box around that
+        xs, ys = quad[0::2], quad[1::2]
+        out.append({"text": text[s:end].rstrip(), "quad": quad,
+                    "bbox": [int(np.floor(min(xs))), int(np.floor(min(ys))), int(np.ceil(max(xs))), int(np.ceil(max(ys)))]})
     return out
 
 

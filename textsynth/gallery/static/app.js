@@ -208,15 +208,17 @@ function layoutStage() {
   svg.setAttribute("width", w * zoom);
   svg.setAttribute("height", h * zoom);
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  const rects = [];
+  // a label's outline: its polygon (curved lines), else its quad, else its box
+  const outline = (o) => o.poly || o.quad ||
+    [o.bbox[0], o.bbox[1], o.bbox[2], o.bbox[1], o.bbox[2], o.bbox[3], o.bbox[0], o.bbox[3]];
+  const shapes = [];
   const lines = (current && current.meta.lines) || [];
-  if ($("#d-boxes").checked) for (const ln of lines) rects.push(["line", ln.bbox]);
-  if ($("#d-chars").checked) for (const ln of lines) for (const c of ln.chars || []) rects.push(["char", c.bbox]);
-  svg.replaceChildren(...rects.map(([cls, [x0, y0, x1, y1]]) => {
-    const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+  if ($("#d-boxes").checked) for (const ln of lines) shapes.push(["line", outline(ln)]);
+  if ($("#d-chars").checked) for (const ln of lines) for (const c of ln.chars || []) shapes.push(["char", outline(c)]);
+  svg.replaceChildren(...shapes.map(([cls, pts]) => {
+    const r = document.createElementNS("http://www.w3.org/2000/svg", "polygon");
     r.setAttribute("class", cls);
-    r.setAttribute("x", x0); r.setAttribute("y", y0);
-    r.setAttribute("width", x1 - x0); r.setAttribute("height", y1 - y0);
+    r.setAttribute("points", pts.join(" "));
     return r;
   }));
   $("#d-chars").disabled = !lines.some((ln) => ln.chars);
