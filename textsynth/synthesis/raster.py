@@ -220,6 +220,85 @@ class FaceRaster:
         self._shaped[key] = line
         return line
 
+    def vertical_advance(self, text: str, em: int) -> int:
+        """Height of ``text`` set vertically, for column breaking: an em per Han character
+        (and per full-width mark), the width of the rest (Latin runs lie on their side)."""
+        return sum(em if is_han(ch) or unicodedata.east_asian_width(ch) in "WF" else self.advance(ch, em)
+                   for ch in text)
+
+    def shape_vertical(self, text: str, em: int) -> ShapedLine:
+        """``text`` set top to bottom as a column whose centre line is x = 0: Han runs shaped
+        vertically by HarfBuzz (its ``vert``/``vrt2`` features give the vertical forms of
+        punctuation and brackets), other runs (Latin words, digits) set horizontally and
+        turned 90 degrees clockwise, as vertical Chinese typesetting does. ``advance`` is the
+        column's length; y grows downwards from the column's top."""
+        key = (em, "\x00ttb\x00" + text)
+        line = self._shaped.get(key)
+        if line is not None:
+            return line
+        glyphs, pen = [], 0   # pen: 26.6 units down the column
+        for start, end in _script_runs(text):
+            run = text[start:end]
+            if not any(is_han(ch) or unicodedata.east_asian_width(ch) in "WF" for ch in run):
+                pen = self._rotated_run(run, start, em, glyphs, pen)
+                continue
+            self.hb_font.scale = (em * 64, em * 64)
+            buf = hb.Buffer()
+            buf.add_str(run)
+            buf.guess_segment_properties()
+            buf.direction = "ttb"
+            hb.shape(self.hb_font, buf, {"vert": True, "vrt2": True})
+            for info, pos in zip(buf.glyph_infos, buf.glyph_positions):
+                if info.codepoint == 0 and not run[info.cluster].isspace():
+                    raise MissingGlyph(self.face.name, run[info.cluster])
+                ch, g = run[info.cluster], self.glyph(info.codepoint, em)
+                if not g.bitmap.size and not ch.isspace() and not is_invisible(ch):
+                    # a vertical form without an outline (the AR PL fonts' brackets): the
+                    # horizontal glyph turned clockwise, centred in its cell
+                    flat = self.glyph(self.hb_font.get_nominal_glyph(ord(ch)) or 0, em)
+                    turned = np.ascontiguousarray(np.rot90(flat.bitmap, k=-1))
+                    top = ((pen + 32) >> 6) + (((-pos.y_advance + 32) >> 6) - turned.shape[0]) // 2
+                    glyphs.append((Glyph(turned, 0, 0), -turned.shape[1] // 2, top, start + info.cluster))
+                    pen -= pos.y_advance
+                    continue
+                # HarfBuzz's y axis points up; its offsets already move the vertical origin
+                # to the glyph's horizontal one, where FreeType's bitmap offsets start
+                x = (pos.x_offset + 32) >> 6
+                y = (pen - pos.y_offset + 32) >> 6
+                glyphs.append((g, x, y, start + info.cluster))
+                pen -= pos.y_advance
+        line = ShapedLine(glyphs, (pen + 32) >> 6)
+        if len(self._shaped) >= SHAPED_PER_FACE:
+            self._shaped.clear()
+        self._shaped[key] = line
+        return line
+
+    def _rotated_run(self, run: str, start: int, em: int, glyphs: list, pen: int) -> int:
+        """A non-Han run of a column: set horizontally, turned 90 degrees clockwise (its tops
+        face right), centred on the column; returns the pen moved past it."""
+        flat = self.shape(run, em)
+        ink = flat.ink_bounds()
+        if ink is not None:
+            ix0, iy0, ix1, iy1 = ink
+            mask = np.zeros((iy1 - iy0, ix1 - ix0), np.uint8)
+            draw_line(flat, mask, -ix0, -iy0)
+            turned = np.ascontiguousarray(np.rot90(mask, k=-1))
+            # turned clockwise, the baseline runs iy1 px right of the bitmap's left edge; the
+            # run's em box (descent left of the baseline, ascent right) centres on the axis
+            ascent, descent = self.line_metrics(em)
+            x = (descent - ascent) // 2 - iy1
+            glyphs.append((Glyph(turned, 0, 0), x, ((pen + 32) >> 6) + ix0, start))
+        return pen + flat.advance * 64
+
+
+def shape_line(raster: "FaceRaster", line: dict) -> ShapedLine:
+    """A recipe line shaped as it is drawn: a vertical column (``direction: ttb``), or a
+    horizontal line stretched to its ``justify`` width when it has one."""
+    if line.get("direction") == "ttb":
+        return raster.shape_vertical(line["text"], line["em"])
+    shaped = raster.shape(line["text"], line["em"])
+    return justify(shaped, line["text"], line["justify"]) if line.get("justify") else shaped
+
 
 def justify_gaps(line: ShapedLine, text: str) -> list[int]:
     """The clusters justification widens the gap before: spaces, or in Chinese text without

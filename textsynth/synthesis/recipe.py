@@ -23,7 +23,8 @@ from textsynth.synthesis.resources import Resources
 
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
 # 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page),
-#    geometric text (``geometry``), per-line ``quad`` and ``direction`` labels.
+#    geometric text (``geometry``), vertical columns (``direction: ttb``), per-line
+#    ``quad`` and ``direction`` labels.
 # A recipe records the oldest version that draws it; older recipes render the same under
 # every newer renderer.
 RECIPE_VERSION = 3
@@ -93,8 +94,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     per_block = template != "blocks"
     block_color: dict[int, list[int]] = {}
     for line in page.lines:
-        shaped = res.raster(line["font"]).shape(line["text"], line["em"])
-        ink = shaped.ink_bounds()
+        if line.get("direction") == "ttb":
+            ink = res.raster(line["font"]).shape_vertical(line["text"], line["em"]).ink_bounds()
+        else:
+            ink = res.raster(line["font"]).shape(line["text"], line["em"]).ink_bounds()
         x0, y0 = line["x"] + ink[0], line["baseline"] + ink[1]
         x1, y1 = line["x"] + (line.get("justify") or ink[2]), line["baseline"] + ink[3]
         if warp:   # the background under the line where the map puts it
@@ -126,7 +129,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
              for r in page.rules if r["block"] in block_color]
     recipe = {
         # the oldest version whose renderer draws this recipe: version-2 samples stay version 2
-        "version": RECIPE_VERSION if background["mode"] == "paper" or geo else 2,
+        "version": RECIPE_VERSION if background["mode"] == "paper" or geo or template == "vertical" else 2,
         "template": template,
         "canvas": [W, H],
         "background": background,

@@ -14,7 +14,7 @@ from textsynth.synthesis.color import composite
 from textsynth.synthesis.geometry import Layer, Warp, flat_quad
 from textsynth.synthesis.layouts.common import Skip
 from textsynth.synthesis.paper import apply_tone, paper_pixels
-from textsynth.synthesis.raster import draw_line, justify
+from textsynth.synthesis.raster import draw_line, shape_line
 from textsynth.synthesis.recipe import READABLE_VERSIONS
 from textsynth.synthesis.resources import Resources
 
@@ -57,9 +57,7 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
     lines_meta = []
     ink_pixels = np.zeros((H, W), bool)
     for line in recipe["lines"]:
-        shaped = res.raster(line["font"]).shape(line["text"], line["em"])
-        if line.get("justify"):
-            shaped = justify(shaped, line["text"], line["justify"])
+        shaped = shape_line(res.raster(line["font"]), line)
         ix0, iy0, ix1, iy1 = shaped.ink_bounds()
         x0, y0 = line["x"] + ix0, line["baseline"] + iy0
         mask = np.zeros((iy1 - iy0, ix1 - ix0), np.uint8)
@@ -89,12 +87,13 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             ink_pixels[my:my + mapped.shape[0], mx:mx + mapped.shape[1]] |= mapped > 0
             meta = {"text": line["text"], "bbox": [int(mx + xs.min()), int(my + ys.min()),
                                                    int(mx + xs.max()) + 1, int(my + ys.max()) + 1],
-                    "font": line["font"], "px": line["px"], **warp.labels(flat_box), "direction": "ltr"}
+                    "font": line["font"], "px": line["px"], **warp.labels(flat_box),
+                    "direction": line.get("direction", "ltr")}
         else:
             ink_pixels[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] |= mask > 0
             meta = {"text": line["text"], "bbox": flat_box, "font": line["font"], "px": line["px"]}
             if version >= 3:   # every line of a version-3 sample has a quad and a direction
-                meta.update(quad=flat_quad(flat_box), direction="ltr")
+                meta.update(quad=flat_quad(flat_box), direction=line.get("direction", "ltr"))
         if char_boxes:
             meta["chars"] = _char_boxes(shaped, line, warp)
         lines_meta.append(meta)

@@ -4,9 +4,10 @@
 - ``blocks`` (:mod:`.blocks`): free-floating blocks of lines, sparse; the default.
 - ``dense``, ``columns``, ``heading``, ``lists`` (:mod:`.documents`): running text.
 - ``table``, ``form``, ``slide``, ``caption`` (:mod:`.structured`): cells, fields, labels.
+- ``vertical`` (:mod:`.vertical`): Chinese in columns, top to bottom, right to left.
 """
 
-from textsynth.synthesis.layouts import blocks, documents, structured
+from textsynth.synthesis.layouts import blocks, documents, structured, vertical
 
 TEMPLATES = {
     "blocks": blocks.place,
@@ -18,4 +19,5 @@ TEMPLATES = {
     "form": structured.form,
     "slide": structured.slide,
     "caption": structured.caption,
+    "vertical": vertical.vertical,
 }

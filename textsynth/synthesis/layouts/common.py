@@ -206,11 +206,13 @@ class Page:
         return len(self.blocks) - 1
 
     def place(self, block: int, style: Style, text: str, x: int, baseline: int,
-              justify: int | None = None) -> bool:
+              justify: int | None = None, direction: str = "ltr") -> bool:
         """Record a line with its pen at ``x`` on ``baseline``; False (and nothing placed)
         if its ink would leave the canvas. ``justify``: stretch the spaces (or, for
-        Chinese, every gap) so the line is this many px wide."""
-        shaped = style.raster.shape(text, style.em)
+        Chinese, every gap) so the line is this many px wide. ``direction="ttb"``: a
+        vertical column whose centre line is ``x`` and whose top is ``baseline``."""
+        vertical = direction == "ttb"
+        shaped = style.raster.shape_vertical(text, style.em) if vertical else style.raster.shape(text, style.em)
         if justify and not self.justifiable(style, shaped, text, justify):
             self.count("justify_fallback_ragged")
             justify = None
@@ -228,6 +230,8 @@ class Page:
                 "px": style.px, "x": int(x), "baseline": int(baseline), "block": block}
         if justify:
             line["justify"] = int(justify)
+        if vertical:
+            line["direction"] = "ttb"
         self.lines.append(line)
         return True
 
