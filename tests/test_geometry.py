@@ -120,3 +120,26 @@ def test_geometry_is_off_by_default_and_checked():
         load_config(geometry={"kind_probs": {"spiral": 1.0}})
     with pytest.raises(ConfigError, match="geometry.max_perspective"):
         load_config(geometry={"max_perspective": 0.5})
+
+
+def test_scene_puts_a_lit_surface_with_its_text_into_the_photo(assets):
+    res = Resources(load_config(DOCS, background={"mode": "scene"}))
+    kinds = set()
+    for i in range(8):
+        img, meta = make_sample(res, 9, i, Stats())
+        recipe = meta["recipe"]
+        bg = recipe["background"]
+        assert recipe["version"] == 3 and bg["mode"] == "scene" and meta["origin"]["background"] == bg["file"]
+        kinds.add(bg["surface"]["kind"])
+        assert 0.6 <= bg["surface"]["light"]["gain"] <= 1.1
+        again, meta2 = render(res, recipe)
+        assert (again == img).all() and meta2["lines"] == meta["lines"]
+        # every line lies on the surface: inside the mapped page
+        fw, fh = recipe["geometry"]["flat"]
+        W, H = recipe["canvas"]
+        ox, oy = (W - fw) // 2, (H - fh) // 2
+        page = Warp(recipe["geometry"], W, H).outline(ox, oy, ox + fw, oy + fh).astype(np.float32)
+        for ln in meta["lines"]:
+            for x, y in np.array(ln["quad"]).reshape(4, 2):
+                assert cv2.pointPolygonTest(page, (float(x), float(y)), True) >= -1.0
+    assert len(kinds) >= 2

@@ -29,7 +29,7 @@ DEFAULTS: dict = {
     # "512x512": 0.2, "1024x1024": 0.1} (then width/height are unused).
     "canvas": {"width": 256, "height": 256, "sizes": {}},
     "background": {
-        "mode": "photo",          # photo | plain | paper (textsynth/synthesis/paper.py)
+        "mode": "photo",          # photo | plain | paper | scene (textsynth/synthesis/paper.py, scene.py)
         "mode_probs": {},         # per-sample modes by weight, e.g. {photo: 0.5, paper: 0.5}; overrides mode
         "plain_palette": "realistic",   # plain colours: realistic (papers, UI, slides) | saturated (any RGB)
         "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
@@ -101,7 +101,7 @@ class ConfigError(ValueError):
     pass
 
 
-BACKGROUND_MODES = ("photo", "plain", "paper")
+BACKGROUND_MODES = ("photo", "plain", "paper", "scene")
 SEED_MAX = 2 ** 63 - 1   # seeds are recorded in int64 parquet columns
 
 

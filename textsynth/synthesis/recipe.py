@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from textsynth.config import background_modes, canvas_sizes
-from textsynth.synthesis import geometry
+from textsynth.synthesis import geometry, scene
 from textsynth.synthesis.backgrounds import BadImage
 from textsynth.synthesis.color import background_range, choose_color, worst_contrast
 from textsynth.synthesis.layouts import TEMPLATES
@@ -23,7 +23,7 @@ from textsynth.synthesis.resources import Resources
 
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
 # 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page),
-#    geometric text (``geometry``), vertical columns (``direction: ttb``), per-line
+#    scenes (``background.mode: scene``), geometric text (``geometry``), vertical columns (``direction: ttb``), per-line
 #    ``quad`` and ``direction`` labels.
 # A recipe records the oldest version that draws it; older recipes render the same under
 # every newer renderer.
@@ -43,7 +43,8 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     # Background (a mode is drawn only when the config mixes several: older configs keep their draws).
     modes = background_modes(cfg)
     mode = next(iter(modes)) if len(modes) == 1 else choice(rng, modes)
-    if mode == "photo":
+    scene_geo = None
+    if mode in ("photo", "scene"):
         # Drawn from every file found, bad ones included: which photo a draw names must not
         # depend on what this process happened to meet before (resume must be byte-identical).
         # A draw that lands on a bad photo skips this attempt, counted with the reason.
@@ -54,8 +55,12 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
             box = res.backgrounds.sample_box(rng, name, W, H, cfg["background"]["min_crop_frac"])
         except BadImage as e:
             raise Skip(f"bad_background:{e.reason}") from None
-        background = {"mode": "photo", "file": name, "crop": box, "max_side": res.backgrounds.max_side}
+        background = {"mode": mode, "file": name, "crop": box, "max_side": res.backgrounds.max_side}
         bg = res.backgrounds.crop(name, box, W, H)
+        if mode == "scene":   # a page, board or sign in the photo; the text goes on it
+            surface, scene_geo = scene.draw_surface(rng, W, H)
+            bg, lit = scene.compose(bg, surface, scene_geo)
+            background["surface"] = {**surface, "light": lit}
     elif mode == "paper":
         background = draw_paper(rng)
         bg = paper_pixels(W, H, background)
@@ -71,8 +76,8 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     template = next(iter(probs)) if len(probs) == 1 else choice(rng, probs)
     # Geometry (drawn only when the config asks for some): the template lays out on a flat
     # page centred in the canvas, small enough that its mapped text stays inside.
-    geo, warp = None, None
-    if cfg["geometry"]["prob"] > 0 and rng.random() < cfg["geometry"]["prob"]:
+    geo, warp = scene_geo, None
+    if geo is None and cfg["geometry"]["prob"] > 0 and rng.random() < cfg["geometry"]["prob"]:
         geo = geometry.draw(rng, cfg["geometry"], W, H)
     fw, fh = geo["flat"] if geo else (W, H)
     page = Page(res, rng, counters, fw, fh, whole_words=template != "blocks")
@@ -92,6 +97,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     # version 1), or per block — one colour for a block's lines and rules — re-drawn for a
     # line only where the block's colour is not legible on that line's background.
     per_block = template != "blocks"
+    printed = mode == "paper" or background.get("surface", {}).get("kind") == "paper"
     block_color: dict[int, list[int]] = {}
     for line in page.lines:
         if line.get("direction") == "ttb":
@@ -107,7 +113,7 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         lum_lo, lum_hi = background_range(bg[y0:y1, max(0, x0):min(W, x1)], col["bg_percentiles"])
         color = block_color.get(line["block"]) if per_block else None
         score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
-        if score < col["min_contrast"] and mode == "paper":   # printed: a print ink when legible
+        if score < col["min_contrast"] and printed:   # printed: a print ink when legible
             color = ink_color(rng)
             score = worst_contrast(color, lum_lo, lum_hi)
             block_color.setdefault(line["block"], color)

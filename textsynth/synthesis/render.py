@@ -17,6 +17,7 @@ from textsynth.synthesis.paper import apply_tone, paper_pixels
 from textsynth.synthesis.raster import draw_line, shape_line
 from textsynth.synthesis.recipe import READABLE_VERSIONS
 from textsynth.synthesis.resources import Resources
+from textsynth.synthesis.scene import compose
 
 
 def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
@@ -31,7 +32,10 @@ def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
     if bg["max_side"] != res.backgrounds.max_side:
         raise ValueError(f"recipe crops photos scaled to {bg['max_side']} px, this renderer "
                          f"scales them to {res.backgrounds.max_side} px (different canvas?)")
-    return res.backgrounds.crop(bg["file"], bg["crop"], W, H)
+    photo = res.backgrounds.crop(bg["file"], bg["crop"], W, H)
+    if bg["mode"] == "scene":
+        return compose(photo, bg["surface"], recipe["geometry"], bg["surface"]["light"])[0]
+    return photo
 
 
 class RecipeVersionError(ValueError):
@@ -115,7 +119,7 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
         "size_bucket": recipe["size_bucket"],
         "template": recipe.get("template", "blocks"),
         "recipe": recipe,
-        "origin": ({"background": bg["file"], "crop": bg["crop"]} if bg["mode"] == "photo"
+        "origin": ({"background": bg["file"], "crop": bg["crop"]} if bg["mode"] in ("photo", "scene")
                    else {"background": None, "color": bg["color"]}),
         "scores": {"min_contrast": min(ln["contrast"] for ln in recipe["lines"]),
                    "ink_frac": round(float(ink_pixels.mean()), 5)},

@@ -45,7 +45,7 @@ class Resources:
                                         cfg["background"]["max_image_pixels"],
                                         int(cfg["background"]["cache_mb"] * 2 ** 20),
                                         int(cfg["background"]["max_member_mb"] * 2 ** 20))
-                            if "photo" in background_modes(cfg) else None)
+                            if {"photo", "scene"} & set(background_modes(cfg)) else None)
         self._rasters: dict[str, FaceRaster] = {}
 
     def raster(self, font_name: str) -> FaceRaster:
