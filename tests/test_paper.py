@@ -33,16 +33,18 @@ def test_paper_samples_rerender_from_their_recipe_with_print_inks(assets):
     res = Resources(load_config(DOCS, background={"mode": "paper"}))
     inks = np.array([rgb for rgb, _ in INKS])
     tones = set()
-    for i in range(10):
+    for i in range(24):
         img, meta = make_sample(res, 7, i, Stats())
         recipe = meta["recipe"]
         assert recipe["version"] == 3 and recipe["background"]["mode"] == "paper"
         tones.add(recipe["background"]["tone"])
+        if recipe["background"]["tone"] == "photocopy":   # the tone curve is applied: toner is grey
+            assert (img[..., 0] == img[..., 1]).all() and (img[..., 1] == img[..., 2]).all()
         again, meta2 = render(res, recipe)
         assert (again == img).all() and meta2["lines"] == meta["lines"]
         for ln in recipe["lines"]:   # print inks: within the palette's jitter
             assert np.abs(inks - ln["color"]).max(axis=1).min() <= 6, ln["color"]
-    assert len(tones) >= 2
+    assert len(tones) >= 2 and "photocopy" in tones
 
 
 def test_mode_probs_mix_photos_paper_and_realistic_plain_colours(assets):

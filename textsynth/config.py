@@ -74,6 +74,13 @@ DEFAULTS: dict = {
         "max_arc": 60.0,          # degrees of arc the flat page's width spans at most
         "max_wave": 0.04,         # wave amplitude, a fraction of the canvas height
     },
+    # Capture degradations (textsynth/synthesis/degrade.py), off by default: the share of
+    # samples that get some, each step's chance, and a factor on the per-size-bucket caps
+    "degrade": {
+        "prob": 0.0,
+        "step_probs": {"defocus": 0.3, "motion": 0.15, "noise": 0.4, "jpeg": 0.4, "lighting": 0.3, "bleed": 0.15},
+        "strength": 1.0,
+    },
     "color": {
         "min_contrast": 3.0,      # WCAG contrast ratio vs. low/high luminance percentiles under a line
         "bg_percentiles": [10, 90],
@@ -93,7 +100,7 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
+FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "degrade.step_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
 
 
@@ -273,6 +280,15 @@ def _check(cfg: dict) -> None:
     number("geometry.max_perspective", geo["max_perspective"], 0, 0.2)
     number("geometry.max_arc", geo["max_arc"], 1, 180)
     number("geometry.max_wave", geo["max_wave"], 0, 0.1)
+    deg = cfg["degrade"]
+    number("degrade.prob", deg["prob"], 0, 1)
+    from textsynth.synthesis.degrade import STEPS
+
+    for k, v in deg["step_probs"].items():
+        if k not in STEPS:
+            raise ConfigError(f"degrade.step_probs: unknown step '{k}' (known: {', '.join(STEPS)})")
+        number(f"degrade.step_probs.{k}", v, 0, 1)
+    number("degrade.strength", deg["strength"], 0, 2)
     col = cfg["color"]
     number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
     pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from textsynth.config import background_modes, canvas_sizes
-from textsynth.synthesis import geometry, scene
+from textsynth.synthesis import degrade, geometry, scene
 from textsynth.synthesis.backgrounds import BadImage
 from textsynth.synthesis.color import background_range, choose_color, worst_contrast
 from textsynth.synthesis.layouts import TEMPLATES
@@ -24,7 +24,7 @@ from textsynth.synthesis.resources import Resources
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
 # 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page),
 #    scenes (``background.mode: scene``), geometric text (``geometry``), vertical columns (``direction: ttb``), per-line
-#    ``quad`` and ``direction`` labels.
+#    ``quad`` and ``direction`` labels, capture degradations (``degrade``).
 # A recipe records the oldest version that draws it; older recipes render the same under
 # every newer renderer.
 RECIPE_VERSION = 3
@@ -147,4 +147,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         recipe["rules"] = rules
     if geo:
         recipe["geometry"] = geo
+    if cfg["degrade"]["prob"] > 0 and rng.random() < cfg["degrade"]["prob"]:
+        lo = cfg["size"]["buckets"][page.bucket][0]
+        steps = degrade.draw(rng, cfg["degrade"], lo, paper=printed)
+        if steps:
+            recipe["degrade"] = steps
+            recipe["version"] = RECIPE_VERSION
     return recipe

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from textsynth.synthesis import degrade
 from textsynth.synthesis.color import composite
 from textsynth.synthesis.geometry import Layer, Warp, flat_quad
 from textsynth.synthesis.layouts.common import Skip
@@ -103,6 +104,10 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
         lines_meta.append(meta)
     if warp:
         img = paint.over(img, warp)
+    if recipe["background"]["mode"] == "paper":   # the capture's tone curve, ink included
+        img = apply_tone(img, recipe["background"]["tone"])
+    if recipe.get("degrade"):                     # camera or scanner, last of all
+        img = degrade.apply(img, recipe["degrade"])
 
     char_sizes = [ln["px"] for ln in recipe["lines"] for c in ln["text"] if not c.isspace()]
     char_px = float(np.median(char_sizes))
