@@ -477,6 +477,11 @@ def test_tiny_model_trains_on_engine_shards_and_its_loss_falls(shard_dirs, tmp_p
     from textsynth.evaluation.references import load
 
     assert np.array_equal(load(result["weights"])(img), out)
+    # batched (mixed shapes, more than one batch) gives each image its own reconstruction,
+    # in order, equal to one at a time up to float summation order
+    imgs = [img, np.ascontiguousarray(img[:32, :40]), *[np.roll(img, k, 1) for k in range(9)]]
+    for one, many in zip([rec(i) for i in imgs], rec.many(imgs)):
+        assert one.shape == many.shape and np.abs(one.astype(int) - many).max() <= 1
     assert np.abs(out.astype(int) - img).mean() < np.abs(255 - img.astype(int) - img).mean()
 
 

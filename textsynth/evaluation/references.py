@@ -63,8 +63,18 @@ def load(spec: str) -> KeyedReconstructor:
     """The reconstructor a model spec names; a ValueError says what specs exist."""
     if spec.startswith("recon:"):
         return stored(Path(spec[len("recon:"):]))
-    fn = _load(spec)
-    return lambda img, key=None: fn(img)
+    return _Unkeyed(_load(spec))
+
+
+class _Unkeyed:
+    """A reconstructor that ignores the bench key, keeping its batched ``many`` if it has one."""
+
+    def __init__(self, fn: Reconstructor):
+        self.fn = fn
+        self.many = getattr(fn, "many", None)
+
+    def __call__(self, img: np.ndarray, key: str | None = None) -> np.ndarray:
+        return self.fn(img)
 
 
 def _load(spec: str) -> Reconstructor:
@@ -101,11 +111,22 @@ def write_reconstructions(spec: str | KeyedReconstructor, bench: str | Path, out
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     fn = load(spec) if isinstance(spec, str) else spec
+    many = getattr(fn, "many", None)
+    chunk: list[tuple[str, np.ndarray]] = []
     n = 0
+
+    def flush():
+        recs = many([img for _, img in chunk]) if many else [fn(img, key) for key, img in chunk]
+        for (key, _), rec in zip(chunk, recs):
+            cv2.imwrite(str(tmp / f"{key}.png"), cv2.cvtColor(rec, cv2.COLOR_RGB2BGR))
+        chunk.clear()
+
     for key, img, _, _ in read_bench(bench):
-        rec = fn(img, key)
-        cv2.imwrite(str(tmp / f"{key}.png"), cv2.cvtColor(rec, cv2.COLOR_RGB2BGR))
+        chunk.append((key, img))
         n += 1
+        if len(chunk) == 32:   # a model batches within the chunk; 32 images bound the memory
+            flush()
+    flush()
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return n
