@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,6 +66,21 @@ def test_each_step_does_what_it_says():
     assert moved[32, 28].max() < 255 and moved[10, 32].min() == 255   # smeared sideways only
     jpg = degrade.apply(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8), [{"kind": "jpeg", "quality": 30}])
     assert jpg.shape == (32, 32, 3)
+    ht = degrade.apply(img, [{"kind": "halftone", "amount": 0.6, "period": 4.0}])
+    assert (ht[:10, :10] == 255).all() and (ht[25:40, 31:33] == 0).all()   # paper and ink stay
+
+
+def test_halftone_turns_greys_into_dots_without_moire():
+    grey = np.full((128, 128, 3), 150, np.uint8)
+    for period in (3.0, 3.7, 5.0):   # periods that do not divide the pixel grid too
+        ht = degrade.apply(grey, [{"kind": "halftone", "amount": 0.6, "period": period}])
+        assert ht.std() > 15                                  # dots, not a flat grey
+        assert abs(float(ht.mean()) - 150) < 8                # the tone is kept on average
+        # moire would be a slow beat between the screen and the pixel grid: averaged over a
+        # few screen periods the page must be flat again
+        k = int(round(3 * period))
+        smooth = cv2.blur(ht, (k, k))[k:-k, k:-k].astype(float)
+        assert smooth.max() - smooth.min() < 12, (period, smooth.max() - smooth.min())
 
 
 @pytest.mark.parametrize("over, match", [({"step_probs": {"fog": 0.5}}, "unknown step 'fog'"),

@@ -78,7 +78,8 @@ DEFAULTS: dict = {
     # samples that get some, each step's chance, and a factor on the per-size-bucket caps
     "degrade": {
         "prob": 0.0,
-        "step_probs": {"defocus": 0.3, "motion": 0.15, "noise": 0.4, "jpeg": 0.4, "lighting": 0.3, "bleed": 0.15},
+        "step_probs": {"defocus": 0.3, "motion": 0.15, "noise": 0.4, "jpeg": 0.4, "lighting": 0.3, "bleed": 0.15,
+                       "halftone": 0.15},
         "strength": 1.0,
     },
     "color": {

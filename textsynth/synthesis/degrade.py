@@ -2,7 +2,8 @@
 
 ``degrade.prob`` of the samples get a few steps, each drawn on its own with its weight in
 ``degrade.step_probs``: defocus, motion blur, sensor noise, JPEG re-compression, uneven
-lighting, and bleed-through (the mirrored page showing faintly through thin paper). Every
+lighting, bleed-through (the mirrored page showing faintly through thin paper) and, on
+paper, a print halftone (the page's greys as a 45-degree dot screen). Every
 step and its parameters go into the recipe (``degrade``), applied in order after everything
 else, so a sample re-renders bit for bit. Labels do not move: none of the steps changes
 geometry (scanner skew is ``geometry``'s rotation).
@@ -18,7 +19,7 @@ import math
 import cv2
 import numpy as np
 
-STEPS = ("defocus", "motion", "noise", "jpeg", "lighting", "bleed")
+STEPS = ("defocus", "motion", "noise", "jpeg", "lighting", "bleed", "halftone")
 
 
 def caps(px_min: int, strength: float) -> dict:
@@ -28,16 +29,17 @@ def caps(px_min: int, strength: float) -> dict:
             "noise": 8.0 * strength,                         # sigma, grey levels
             "jpeg": max(20, round(95 - 3 * px_min * strength)),   # the lowest quality
             "lighting": min(0.6, 0.35 * strength),           # darkest corner's loss of light
-            "bleed": min(0.3, 0.12 * strength)}              # opacity of the page behind
+            "bleed": min(0.3, 0.12 * strength),              # opacity of the page behind
+            "halftone": min(0.6, 0.4 * strength)}            # share of the screened page
 
 
 def draw(rng: np.random.Generator, cfg: dict, px_min: int, paper: bool) -> list[dict]:
     """The steps of one sample (possibly none), with parameters within the caps; bleed-through
-    only on paper."""
+    and halftone only on paper."""
     cap = caps(px_min, cfg["strength"])
     steps = []
     for kind in STEPS:
-        if rng.random() >= cfg["step_probs"].get(kind, 0.0) or (kind == "bleed" and not paper):
+        if rng.random() >= cfg["step_probs"].get(kind, 0.0) or (kind in ("bleed", "halftone") and not paper):
             continue
         u = float(rng.uniform(0.2, 1.0))
         if kind == "defocus":
@@ -52,8 +54,11 @@ def draw(rng: np.random.Generator, cfg: dict, px_min: int, paper: bool) -> list[
         elif kind == "lighting":
             steps.append({"kind": kind, "amount": round(u * cap["lighting"], 3),
                           "angle": round(float(rng.uniform(0, 360)), 1)})
-        else:
+        elif kind == "bleed":
             steps.append({"kind": kind, "alpha": round(u * cap["bleed"], 3), "blur": round(float(rng.uniform(0.5, 1.5)), 2)})
+        else:
+            steps.append({"kind": kind, "amount": round(u * cap["halftone"], 3),
+                          "period": round(float(rng.uniform(3.0, 5.0)), 2)})
     return steps
 
 
@@ -104,5 +109,23 @@ def _bleed(img, s):
     return np.clip(img - s["alpha"] * dark + 0.5, 0, 255).astype(np.uint8)
 
 
+def _halftone(img, s):
+    """The page's tones as a clustered-dot screen at 45 degrees, blended in by ``amount``.
+    The screen is computed at the output's own resolution and thresholded softly (a ramp one
+    pixel wide), so dots are anti-aliased and no periodic pattern is resampled: nothing to
+    beat against the pixel grid (moire-free). Solid ink and blank paper stay as they are;
+    only greys turn into dots."""
+    H, W = img.shape[:2]
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    w = 2 * math.pi / s["period"]
+    u, v = (x + y) * (w / math.sqrt(2)), (x - y) * (w / math.sqrt(2))
+    screen = 0.5 + 0.25 * (np.cos(u) + np.cos(v))              # 0..1 dot threshold
+    tone = img.astype(np.float32) / 255.0
+    dots = np.clip((tone - screen[..., None]) * (s["period"] / 1.5) + 0.5, 0, 1)
+    mid = 4 * tone * (1 - tone)              # 0 at blank paper and solid ink, 1 at mid-grey
+    out = tone + s["amount"] * mid * (dots - tone)
+    return np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 _STEP = {"defocus": _defocus, "motion": _motion, "noise": _noise, "jpeg": _jpeg,
-         "lighting": _lighting, "bleed": _bleed}
+         "lighting": _lighting, "bleed": _bleed, "halftone": _halftone}
