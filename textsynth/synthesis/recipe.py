@@ -10,6 +10,7 @@ by the templates in :mod:`textsynth.synthesis.layouts`.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from textsynth.config import background_modes, canvas_sizes
@@ -97,7 +98,8 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     # version 1), or per block — one colour for a block's lines and rules — re-drawn for a
     # line only where the block's colour is not legible on that line's background.
     per_block = template != "blocks"
-    printed = mode == "paper" or background.get("surface", {}).get("kind") == "paper"
+    surface = background.get("surface")   # a scene's page, board or sign: its own kind of ink
+    printed = mode == "paper" or surface is not None
     block_color: dict[int, list[int]] = {}
     for line in page.lines:
         if line.get("direction") == "ttb":
@@ -106,15 +108,17 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
             ink = res.raster(line["font"]).shape(line["text"], line["em"]).ink_bounds()
         x0, y0 = line["x"] + ink[0], line["baseline"] + ink[1]
         x1, y1 = line["x"] + (line.get("justify") or ink[2]), line["baseline"] + ink[3]
-        if warp:   # the background under the line where the map puts it
-            out = warp.outline(x0, y0, x1, y1)
-            (x0, y0), (x1, y1) = np.floor(out.min(0)).astype(int), np.ceil(out.max(0)).astype(int) + 1
-            y0, y1 = max(0, y0), min(H, y1)
-        lum_lo, lum_hi = background_range(bg[y0:y1, max(0, x0):min(W, x1)], col["bg_percentiles"])
+        under = bg[max(0, y0):min(H, y1), max(0, x0):min(W, x1)]
+        if warp:   # the background under the line's polygon where the map puts it (its
+            # enclosing box would also hold the photo around a turned board or page)
+            mask = np.zeros((H, W), np.uint8)
+            cv2.fillPoly(mask, [np.round(warp.outline(x0, y0, x1, y1)).astype(np.int32)], 1)
+            under = bg[mask.astype(bool)] if mask.any() else under
+        lum_lo, lum_hi = background_range(under, col["bg_percentiles"])
         color = block_color.get(line["block"]) if per_block else None
         score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
-        if score < col["min_contrast"] and printed:   # printed: a print ink when legible
-            color = ink_color(rng)
+        if score < col["min_contrast"] and printed:   # a print, marker or chalk ink when legible
+            color = scene.surface_ink(rng, surface) if surface else ink_color(rng)
             score = worst_contrast(color, lum_lo, lum_hi)
             block_color.setdefault(line["block"], color)
         if score < col["min_contrast"]:

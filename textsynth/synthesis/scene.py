@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from textsynth.synthesis.color import luminance
-from textsynth.synthesis.paper import draw_paper, paper_pixels
+from textsynth.synthesis.paper import draw_paper, ink_color, paper_pixels
 
 # (kind, colour or None for paper, weight)
 SURFACES = [("paper", None, 0.5), ("whiteboard", (236, 238, 236), 0.15), ("chalkboard", (38, 56, 46), 0.1),
@@ -57,6 +57,21 @@ def draw_surface(rng: np.random.Generator, W: int, H: int) -> tuple[dict, dict]:
                          "blur": round(float(rng.uniform(1.5, 5.0)), 2),
                          "strength": round(float(rng.uniform(0.15, 0.45)), 3)}
     return surface, {"kind": "perspective", "flat": [fw, fh], "matrix": matrix.tolist()}
+
+
+# what writes on each kind of surface: markers on whiteboards (the print inks: black, blue,
+# red), chalk on chalkboards, white or black lettering on signs (whichever reads)
+CHALKS = [(236, 236, 228), (246, 236, 160), (200, 226, 246), (246, 200, 210)]
+
+
+def surface_ink(rng: np.random.Generator, surface: dict) -> list[int]:
+    """An ink that belongs on ``surface`` (the recipe keeps it only if it is legible there)."""
+    kind = surface["kind"]
+    if kind in ("paper", "whiteboard"):
+        return ink_color(rng)
+    if kind == "chalkboard":
+        return list(CHALKS[int(rng.integers(len(CHALKS)))])
+    return [250, 250, 250] if luminance(np.array(surface["color"])) < 0.4 else [20, 20, 20]
 
 
 def light(photo: np.ndarray, mask: np.ndarray) -> dict:

@@ -1,0 +1,63 @@
+"""pipelines/configs/synth_real.yaml (issue 27.6): every ingredient of realistic synthesis in
+one config, each sample re-rendered bit for bit from its recipe; inks that belong on their
+surface."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from textsynth import paths
+from textsynth.config import load_config
+from textsynth.synthesis import scene
+from textsynth.synthesis.color import luminance
+from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.render import render
+from textsynth.synthesis.resources import Resources
+
+REAL = paths.packaged_config("synth_real.yaml")
+
+
+def test_synth_real_mixes_every_ingredient_and_rerenders(assets):
+    res = Resources(load_config(REAL))
+    seen = collections.Counter()
+    stats = Stats()
+    for i in range(60):
+        img, meta = make_sample(res, 0, i, stats)
+        r = meta["recipe"]
+        seen[r["background"]["mode"]] += 1
+        seen[r["template"]] += 1
+        seen["geometry"] += "geometry" in r and r["background"]["mode"] != "scene"
+        seen["degrade"] += bool(r.get("degrade"))
+        seen["ttb"] += any(ln.get("direction") == "ttb" for ln in meta["lines"])
+        assert r["version"] == 2 or all(np.shape(ln["quad"]) in ((8,), (4, 2)) for ln in meta["lines"])
+        if i % 6 == 0:
+            again, meta2 = render(res, r)
+            assert (again == img).all() and meta2["lines"] == meta["lines"]
+    for want in ("paper", "scene", "photo", "plain", "vertical", "table", "geometry", "degrade", "ttb"):
+        assert seen[want] >= 1, (want, seen)
+    assert sum(stats.skips.values()) <= 6, stats.skips
+
+
+def test_surfaces_get_their_own_inks():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        dark = scene.surface_ink(rng, {"kind": "whiteboard", "color": [236, 238, 236]})
+        chalk = scene.surface_ink(rng, {"kind": "chalkboard", "color": [38, 56, 46]})
+        assert luminance(np.array(dark)) < 0.1 and luminance(np.array(chalk)) > 0.5
+    assert scene.surface_ink(rng, {"kind": "sign", "color": [22, 84, 160]}) == [250, 250, 250]
+    assert scene.surface_ink(rng, {"kind": "sign", "color": [252, 204, 40]}) == [20, 20, 20]
+
+
+def test_a_line_on_a_turned_board_is_coloured_for_the_board_not_the_photo_around_it(assets):
+    res = Resources(load_config(paths.packaged_config("synth_docs.yaml"), background={"mode": "scene"}))
+    boards = 0
+    for i in range(40):
+        _, meta = make_sample(res, 5, i, Stats())
+        surface = meta["recipe"]["background"]["surface"]
+        if surface["kind"] == "whiteboard":
+            boards += 1
+            # markers, not white letters chosen against the photo's bright patches
+            assert all(luminance(np.array(ln["color"])) < 0.1 for ln in meta["recipe"]["lines"]), meta["recipe"]["lines"]
+    assert boards >= 2
