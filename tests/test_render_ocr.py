@@ -64,3 +64,23 @@ def test_document_templates_stay_legible_at_14_px_and_up(ocr, template):
                                 size={"buckets": {"14-20": [14, 20]}, "bucket_probs": {"14-20": 1.0}}))
     got = readback(res, ocr, seed=0, num=10)
     assert got["lines"] >= 15 and got["mean_ned"] >= 0.95, got
+
+
+@pytest.mark.parametrize("case", ["paper", "rotate", "perspective", "arc", "vertical", "degrade"])
+def test_realistic_renders_read_back_from_their_rectified_labels(assets, case):
+    """Issue 27: PP-OCRv5 recognition reads the >= 14 px lines of synth_real.yaml from the
+    crop each label rectifies (quad, straightened curve, turned column); benchmarks/legibility.py
+    measures every mode and template on more samples."""
+    from textsynth import paths
+    from textsynth.evaluation.readback import read_quads
+    from textsynth.ocr import Recognizer
+
+    over = {"paper": {"background": {"mode_probs": {"paper": 1}}, "geometry": {"prob": 0.0}},
+            "vertical": {"background": {"mode_probs": {"paper": 1}}, "geometry": {"prob": 0.0},
+                         "layout": {"template_probs": {"vertical": 1}}},
+            "degrade": {"degrade": {"prob": 1.0, "strength": 1.0}, "geometry": {"prob": 0.0}},
+            }.get(case, {"geometry": {"prob": 1.0, "kind_probs": {case: 1.0}}})
+    res = Resources(load_config(paths.packaged_config("synth_real.yaml"), **over,
+                                size={"buckets": {"14-20": [14, 20]}, "bucket_probs": {"14-20": 1.0}}))
+    got = read_quads(res, Recognizer(), seed=0, num=8)
+    assert got["lines"] >= 15 and got["mean_ned"] >= 0.9, got

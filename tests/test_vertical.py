@@ -86,3 +86,21 @@ def test_english_asks_for_columns_become_mixed(assets):
     with pytest.raises(Skip):
         make_sample(en_only, 0, 0, stats)
     assert stats.skips["vertical_without_chinese_corpus"] == 8
+
+
+def test_every_chinese_font_sets_a_column_in_order_without_overlaps(assets):
+    """Each character's ink lies in its own cell, below the one before: a font whose vertical
+    metrics are off (WenQuanYi Micro Hei puts the full stop's origin 1.3 em from the Han
+    glyphs') is set on its em box instead, and its full stop no longer hides under a glyph."""
+    res = _res()
+    text = "麾。帝国，书"
+    for face in res.fonts.covering(text):
+        raster = res.raster(face.name)
+        em = raster.em_for_px(20, han=True)
+        spans = []
+        for g, x, y, c in raster.shape_vertical(text, em).glyphs:
+            assert g.bitmap.size, (face.name, text[c])
+            spans.append((y - g.top, y - g.top + g.bitmap.shape[0]))
+        assert len(spans) == len(text), face.name
+        for (t0, b0), (t1, b1) in zip(spans, spans[1:]):
+            assert t1 >= b0 - 1 and b1 > b0, (face.name, spans)

@@ -325,6 +325,61 @@ def box_quad(bbox, margin: float = 0.25) -> np.ndarray:
     return np.array([[x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m], [x0 - m, y1 + m]], np.float32)
 
 
+def grown_quad(quad, margin: float = 0.25, vertical: bool = False) -> np.ndarray:
+    """A line's quad (4 corners clockwise from its top-left) grown by ``margin`` of its
+    height (a vertical column's: its width) on every side, in its own frame: :func:`box_quad`
+    for turned lines."""
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    along, down = q[1] - q[0], q[3] - q[0]
+    h = float(np.linalg.norm(down))
+    m = max(2.0, margin * (float(np.linalg.norm(along)) if vertical else h))
+    u = along / max(1e-9, float(np.linalg.norm(along)))
+    v = down / max(1e-9, h)
+    return (q + m * np.array([-u - v, u - v, u + v, -u + v])).astype(np.float32)
+
+
+def crop_poly(image: np.ndarray, poly, margin: float = 0.25) -> np.ndarray:
+    """A curved line straightened: ``poly`` is its top edge sampled first to last, then its
+    bottom edge last to first (as the renderer labels arcs and waves); each slice between
+    neighbouring samples is warped upright, grown by ``margin`` of the line's height above
+    and below (and at both ends), and the slices are set side by side."""
+    pts = np.asarray(poly, np.float64).reshape(-1, 2)
+    n = len(pts) // 2
+    top, bottom = pts[:n], pts[n:][::-1]
+    h = float(np.median(np.linalg.norm(bottom - top, axis=1)))
+    m = max(2.0, margin * h)
+    down = (bottom - top) / np.maximum(1e-9, np.linalg.norm(bottom - top, axis=1))[:, None]
+    top, bottom = top - m * down, bottom + m * down
+    ends = top[-1] - top[-2], top[0] - top[1]          # extend the first and last slices
+    top[-1] += m * ends[0] / max(1e-9, np.linalg.norm(ends[0]))
+    bottom[-1] += m * ends[0] / max(1e-9, np.linalg.norm(ends[0]))
+    top[0] += m * ends[1] / max(1e-9, np.linalg.norm(ends[1]))
+    bottom[0] += m * ends[1] / max(1e-9, np.linalg.norm(ends[1]))
+    H = int(round(h + 2 * m))
+    parts = []
+    for i in range(n - 1):
+        quad = np.array([top[i], top[i + 1], bottom[i + 1], bottom[i]], np.float32)
+        w = int(round(np.linalg.norm(top[i + 1] - top[i]) + np.linalg.norm(bottom[i + 1] - bottom[i])) / 2)
+        if w >= 1 and H >= 1:
+            import cv2
+
+            dst = np.array([[0, 0], [w, 0], [w, H], [0, H]], np.float32)
+            parts.append(cv2.warpPerspective(image, cv2.getPerspectiveTransform(quad, dst), (w, H),
+                                             borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC))
+    return np.hstack(parts) if parts else np.zeros((0, 0, 3), np.uint8)
+
+
+def line_reading_crop(image: np.ndarray, line: dict, margin: float = 0.25) -> np.ndarray:
+    """What recognition reads for a labelled line: its poly straightened (curves), else its
+    quad rectified (turned, perspective and vertical lines), else its box, each grown by
+    ``margin`` of its height; a vertical column comes out turned to read left to right."""
+    if line.get("poly"):
+        return crop_poly(image, line["poly"], margin)
+    if line.get("quad"):
+        return crop_quad(image, grown_quad(line["quad"], margin, line.get("direction") == "ttb"))
+    return crop_quad(image, box_quad(line["bbox"], margin))
+
+
 def crop_quad(image: np.ndarray, quad) -> np.ndarray:
     """The quadrilateral ``quad`` (4 corners clockwise from the top-left) of ``image``
     warped upright, as PaddleOCR crops a detected line; a crop at least 1.5x taller than

@@ -262,9 +262,15 @@ class FaceRaster:
                     pen -= pos.y_advance
                     continue
                 # HarfBuzz's y axis points up; its offsets already move the vertical origin
-                # to the glyph's horizontal one, where FreeType's bitmap offsets start
+                # to the glyph's horizontal one, where FreeType's bitmap offsets start. A font
+                # whose vertical metrics put that origin far from its em box (WenQuanYi Micro
+                # Hei: 1.55 em for Han, 0.3 em for the ideographic full stop, which then hides
+                # under the glyph before it) gets the em box's own: its ascent share of the em.
                 x = (pos.x_offset + 32) >> 6
-                y = (pen - pos.y_offset + 32) >> 6
+                origin = -pos.y_offset
+                if abs(origin - self._em_box_top(em)) > 16 * em:   # more than 1/4 em off
+                    origin = self._em_box_top(em)
+                y = (pen + origin + 32) >> 6
                 glyphs.append((g, x, y, start + info.cluster))
                 pen -= pos.y_advance
         line = ShapedLine(glyphs, (pen + 32) >> 6)
@@ -272,6 +278,12 @@ class FaceRaster:
             self._shaped.clear()
         self._shaped[key] = line
         return line
+
+    def _em_box_top(self, em: int) -> int:
+        """The em box's top above the baseline, in 26.6 units at ``em``: the em shared between
+        the font's ascender and descender in their proportion."""
+        asc, desc = self.ft.ascender, -self.ft.descender
+        return round(em * 64 * asc / max(1, asc + desc))
 
     def _rotated_run(self, run: str, start: int, em: int, glyphs: list, pen: int) -> int:
         """A non-Han run of a column: set horizontally, turned 90 degrees clockwise (its tops
