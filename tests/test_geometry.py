@@ -15,8 +15,8 @@ from textsynth import paths
 from textsynth.config import ConfigError, load_config
 from textsynth.shards import ShardSpec, render_shard
 from textsynth.synthesis.generate import Stats, make_sample
+from textsynth.synthesis.label_check import line_ink, tight_area
 from textsynth.synthesis.geometry import Warp
-from textsynth.synthesis.raster import draw_line, justify
 from textsynth.synthesis.render import render
 from textsynth.synthesis.resources import Resources
 
@@ -26,31 +26,6 @@ DOCS = paths.packaged_config("synth_docs.yaml")
 def _res(kind: str, **over) -> Resources:
     return Resources(load_config(DOCS, geometry={"prob": 1.0, "kind_probs": {kind: 1.0}},
                                  background={"mode": "plain"}, **over))
-
-
-def _line_ink(res: Resources, recipe: dict, rl: dict):
-    """One recipe line's flat ink as the renderer draws it: (mask, x, y) on the flat page."""
-    shaped = res.raster(rl["font"]).shape(rl["text"], rl["em"])
-    if rl.get("justify"):
-        shaped = justify(shaped, rl["text"], rl["justify"])
-    ix0, iy0, ix1, iy1 = shaped.ink_bounds()
-    mask = np.zeros((iy1 - iy0, ix1 - ix0), np.uint8)
-    draw_line(shaped, mask, -ix0, -iy0)
-    return mask, rl["x"] + ix0, rl["baseline"] + iy0
-
-
-def _tight_area(warp: Warp, mask: np.ndarray, x0: int, y0: int) -> float:
-    """The area of the line's tight ink polygon on the canvas: the convex hull of its flat
-    ink pixels (as unit squares), its boundary sampled every pixel and mapped like the ink."""
-    pts = np.argwhere(mask > 0)[:, ::-1].astype(np.float32)
-    corners = np.concatenate([pts + d for d in ([0, 0], [1, 0], [0, 1], [1, 1])]).astype(np.float32)
-    hull = cv2.convexHull(corners)[:, 0].astype(np.float64) + [x0, y0]
-    dense = []
-    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
-        n = max(1, int(np.ceil(np.linalg.norm(b - a))))
-        dense.extend(a + (b - a) * k / n for k in range(n))
-    mapped = warp.points(np.array(dense) - 0.5) + 0.5   # pixel edges, like the labels
-    return cv2.contourArea(mapped.astype(np.float32))
 
 
 @pytest.mark.parametrize("kind", ["rotate", "perspective", "arc", "wave"])
@@ -65,7 +40,7 @@ def test_quads_and_polygons_contain_the_ink_and_fit_it_closely(assets, kind):
             shape = np.array(ln["poly"] if kind in ("arc", "wave") else ln["quad"], np.float32).reshape(-1, 2)
             assert len(ln["quad"]) == 8 and ln["direction"] == "ltr"
             warp = Warp(recipe["geometry"], *recipe["canvas"])
-            flat, fx, fy = _line_ink(res, recipe, rl)
+            flat, fx, fy = line_ink(res, rl)
             mask, mx, my = warp.patch(flat, fx, fy)
             ys, xs = np.nonzero(mask > 0)
             # bbox: exactly the extent of the ink drawn
@@ -80,7 +55,7 @@ def test_quads_and_polygons_contain_the_ink_and_fit_it_closely(assets, kind):
             if len(rl["text"].replace(" ", "")) >= 4:
                 assert np.linalg.norm(q[1] - q[0]) > np.linalg.norm(q[2] - q[1])
                 # closeness: the outline's area against the ink's tight polygon
-                ratios.append(cv2.contourArea(shape) / _tight_area(warp, flat, fx, fy))
+                ratios.append(cv2.contourArea(shape) / tight_area(warp, flat, fx, fy))
             checked += 1
     assert checked >= 20
     assert max(ratios) <= 1.5, (kind, sorted(ratios)[-5:])

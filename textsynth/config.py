@@ -289,7 +289,7 @@ def _check(cfg: dict) -> None:
         if k not in STEPS:
             raise ConfigError(f"degrade.step_probs: unknown step '{k}' (known: {', '.join(STEPS)})")
         number(f"degrade.step_probs.{k}", v, 0, 1)
-    number("degrade.strength", deg["strength"], 0, 2)
+    number("degrade.strength", deg["strength"], 0, 1)   # 1: the caps the legibility gate keeps readable
     col = cfg["color"]
     number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
     pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)
