@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 TS      = $(VENV)/bin/textsynth
 DEMO   ?= out/demo
 
-.PHONY: install assets browser demo test bench clean
+.PHONY: install assets browser demo test bench docs-images clean
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ test: assets browser
 
 bench: assets
 	$(PY) benchmarks/render.py
+
+# the README's contact sheets (docs/images/*.jpg), from backgrounds the code draws
+docs-images: assets
+	$(PY) docs/make_images.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -2,9 +2,10 @@
 from the crop each line's label rectifies, per mode and per template.
 
 Every row renders ``--num`` samples of ``pipelines/configs/synth_real.yaml`` at 14-20 px
-with one ingredient forced (paper pages, scenes, photos, plain colours, each geometry, the
-vertical template, degradations at the config's strength and at the largest the config
-allows), or, for the template rows, the config's own mix with one template. Each line is
+with one ingredient forced (paper pages, scenes, photos, plain colours, each geometry, and
+degradations at the config's strength and at the largest the config allows, all on the
+horizontal templates; the vertical template on paper, photos and in scenes), or, for the
+template rows, the config's own mix with one template. Each line is
 recognised (no detection) from its quad rectified, its curve polygon straightened, or its
 vertical column turned (textsynth/ocr.py ``line_reading_crop``). Target: mean NED >= 0.95
 in every row. Prints Markdown and a JSON line.
@@ -26,6 +27,11 @@ from textsynth.synthesis.layouts import TEMPLATES
 from textsynth.synthesis.resources import Resources
 
 NO_GEO = {"geometry": {"prob": 0.0}, "degrade": {"prob": 0.0}}
+# the mode rows read horizontal templates only, so that a mode's figure is not the vertical
+# template's (which has its own rows)
+HORIZONTAL = {"layout": {"template_probs": {"dense": 0.2, "columns": 0.12, "heading": 0.08, "lists": 0.08,
+                                            "table": 0.12, "form": 0.07, "slide": 0.06, "blocks": 0.08,
+                                            "caption": 0.07}}}
 MODES = {
     "paper": {"background": {"mode_probs": {"paper": 1}}, **NO_GEO},
     "scene": {"background": {"mode_probs": {"scene": 1}}, "degrade": {"prob": 0.0}},
@@ -33,7 +39,12 @@ MODES = {
     "plain": {"background": {"mode_probs": {"plain": 1}}, **NO_GEO},
     **{f"geometry: {k}": {"geometry": {"prob": 1.0, "kind_probs": {k: 1.0}}, "degrade": {"prob": 0.0}}
        for k in ("rotate", "perspective", "arc", "wave")},
-    "vertical": {"layout": {"template_probs": {"vertical": 1}}, **NO_GEO},
+    "vertical on paper": {"layout": {"template_probs": {"vertical": 1}}, **NO_GEO,
+                          "background": {"mode_probs": {"paper": 1}}},
+    "vertical on photos": {"layout": {"template_probs": {"vertical": 1}}, **NO_GEO,
+                           "background": {"mode_probs": {"photo": 1}}},
+    "vertical in scenes": {"layout": {"template_probs": {"vertical": 1}}, "degrade": {"prob": 0.0},
+                           "background": {"mode_probs": {"scene": 1}}},
     "degrade (strength 0.6, the config's)": {"degrade": {"prob": 1.0}, "geometry": {"prob": 0.0}},
     "degrade (strength 1.0, the default caps)": {"degrade": {"prob": 1.0, "strength": 1.0}, "geometry": {"prob": 0.0}},
 }
@@ -49,7 +60,7 @@ def main() -> None:
     rec = Recognizer()
     cases = {}
     if args.rows in ("modes", "all"):
-        cases.update(MODES)
+        cases.update({k: v if "vertical" in k else {**HORIZONTAL, **v} for k, v in MODES.items()})
     if args.rows in ("templates", "all"):
         cases.update({f"template: {t}": {"layout": {"template_probs": {t: 1.0}}} for t in TEMPLATES})
     rows, t0 = [], time.perf_counter()

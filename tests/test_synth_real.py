@@ -61,3 +61,26 @@ def test_a_line_on_a_turned_board_is_coloured_for_the_board_not_the_photo_around
             # markers, not white letters chosen against the photo's bright patches
             assert all(luminance(np.array(ln["color"])) < 0.1 for ln in meta["recipe"]["lines"]), meta["recipe"]["lines"]
     assert boards >= 2
+
+
+def test_docs_images_are_made_from_code_drawn_backgrounds(assets, tmp_path):
+    """`make docs-images`: one sheet per ingredient, and none of them shows a photo (the
+    script forces paper and plain backgrounds, so no third-party pixels reach the repo)."""
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "make_images.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--per-sheet", "2"], check=True,
+                   capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{n}.jpg" for n in ("paper", "plain", "geometry", "vertical", "degrade"))
+    sys.path.insert(0, str(script.parent))
+    try:
+        from make_images import SHEETS
+    finally:
+        sys.path.remove(str(script.parent))
+    for _, over in SHEETS.values():
+        for o in over if isinstance(over, list) else [over]:
+            assert set(o["background"]["mode_probs"]) <= {"paper", "plain"}
