@@ -84,3 +84,22 @@ def test_docs_images_are_made_from_code_drawn_backgrounds(assets, tmp_path):
     for _, over in SHEETS.values():
         for o in over if isinstance(over, list) else [over]:
             assert set(o["background"]["mode_probs"]) <= {"paper", "plain"}
+
+
+def test_turned_and_vertical_lines_on_photos_get_more_contrast(assets):
+    """Resampling thins turned strokes and columns are read on their side: on photos those
+    lines need HARD_ON_PHOTO x min_contrast (or a panel); flat lines keep min_contrast."""
+    from textsynth.synthesis.recipe import HARD_ON_PHOTO
+
+    res = Resources(load_config(REAL, background={"mode_probs": {"photo": 1}}, degrade={"prob": 0.0},
+                                geometry={"prob": 0.5}))
+    need = res.cfg["color"]["min_contrast"] * HARD_ON_PHOTO
+    hard = 0
+    for i in range(30):
+        _, meta = make_sample(res, 2, i, Stats())
+        r = meta["recipe"]
+        for rl in r["lines"]:
+            if "geometry" in r or rl.get("direction") == "ttb":
+                hard += 1
+                assert rl["contrast"] >= need - 1e-3, rl
+    assert hard >= 20

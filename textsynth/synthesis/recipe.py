@@ -34,6 +34,9 @@ READABLE_VERSIONS = (1, 2, 3)
 __all__ = ["RECIPE_VERSION", "READABLE_VERSIONS", "Skip", "sample_recipe"]
 
 
+HARD_ON_PHOTO = 1.5   # the contrast factor for turned, curved and vertical lines on photos
+
+
 def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | None = None) -> dict:
     """Draw one recipe. Raises Skip (with a reason) when the sample can't be made."""
     cfg, counters = res.cfg, (counters if counters is not None else {})
@@ -102,6 +105,11 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
     printed = mode == "paper" or surface is not None
     block_color: dict[int, list[int]] = {}
     for line in page.lines:
+        # Turned and curved text is resampled onto the canvas, which thins its strokes, and
+        # a column is read turned on its side: on a photo both need more contrast than flat
+        # lines to stay legible (benchmarks/legibility.py)
+        need = col["min_contrast"] * (HARD_ON_PHOTO if mode == "photo" and (
+            warp or line.get("direction") == "ttb") else 1.0)
         if line.get("direction") == "ttb":
             ink = res.raster(line["font"]).shape_vertical(line["text"], line["em"]).ink_bounds()
         else:
@@ -117,15 +125,15 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         lum_lo, lum_hi = background_range(under, col["bg_percentiles"])
         color = block_color.get(line["block"]) if per_block else None
         score = worst_contrast(color, lum_lo, lum_hi) if color is not None else -1.0
-        if score < col["min_contrast"] and printed:   # a print, marker or chalk ink when legible
+        if score < need and printed:   # a print, marker or chalk ink when legible
             color = scene.surface_ink(rng, surface) if surface else ink_color(rng)
             score = worst_contrast(color, lum_lo, lum_hi)
             block_color.setdefault(line["block"], color)
-        if score < col["min_contrast"]:
-            color, score = choose_color(rng, lum_lo, lum_hi, col["min_contrast"], col["tries"])
+        if score < need:
+            color, score = choose_color(rng, lum_lo, lum_hi, need, col["tries"])
             block_color.setdefault(line["block"], color)
         effects = {}
-        if score < col["min_contrast"] or rng.random() < col["panel_prob"]:
+        if score < need or rng.random() < col["panel_prob"]:
             # Opposite pole to the text so the panel itself gives the contrast.
             panel = [255 - color[0], 255 - color[1], 255 - color[2]]
             effects["panel"] = {"color": panel, "alpha": 0.85, "pad": max(1, line["px"] // 4)}
