@@ -104,3 +104,28 @@ def test_every_chinese_font_sets_a_column_in_order_without_overlaps(assets):
         assert len(spans) == len(text), face.name
         for (t0, b0), (t1, b1) in zip(spans, spans[1:]):
             assert t1 >= b0 - 1 and b1 > b0, (face.name, spans)
+
+
+@pytest.mark.parametrize("kind", ["arc", "wave", "rotate"])
+def test_columns_under_any_geometry_keep_one_quad_convention(assets, kind):
+    """A column's quad starts at its top-left corner and its first edge runs across the
+    column (the short side), under curves as under straight maps: a long side tilted a few
+    degrees by a wave must not be taken for the first edge (it turned the reading crop)."""
+    from textsynth.ocr import line_reading_crop
+
+    res = Resources(load_config(paths.packaged_config("synth_real.yaml"), geometry={"prob": 1.0, "kind_probs": {kind: 1}},
+                                layout={"template_probs": {"vertical": 1}}, degrade={"prob": 0.0},
+                                background={"mode_probs": {"paper": 1}}))
+    seen = 0
+    for i in range(6):
+        img, meta = make_sample(res, 9, i, Stats())
+        for ln in meta["lines"]:
+            if ln["direction"] != "ttb" or len(ln["text"]) < 4:
+                continue
+            q = np.array(ln["quad"]).reshape(4, 2)
+            assert np.linalg.norm(q[1] - q[0]) < np.linalg.norm(q[2] - q[1]), (kind, ln)
+            assert q[0][1] < q[3][1]                                 # starts at the top
+            crop = line_reading_crop(img, ln)
+            assert crop.shape[1] > crop.shape[0]                      # turned to read across
+            seen += 1
+    assert seen >= 5

@@ -373,7 +373,8 @@ def line_reading_crop(image: np.ndarray, line: dict, margin: float = 0.25) -> np
     """What recognition reads for a labelled line: its poly straightened (curves), else its
     quad rectified (turned, perspective and vertical lines), else its box, each grown by
     ``margin`` of its height; a vertical column comes out turned to read left to right."""
-    if line.get("poly"):
+    if line.get("poly") and line.get("direction") != "ttb":
+        # (a column stays straight under arcs and waves, which bend along x: its quad reads it)
         return crop_poly(image, line["poly"], margin)
     if line.get("quad"):
         return crop_quad(image, grown_quad(line["quad"], margin, line.get("direction") == "ttb"))

@@ -212,7 +212,10 @@ def _enclosing_quad(poly: np.ndarray) -> np.ndarray:
     if _signed_area(rect) < 0:   # clockwise on screen (y down) is a positive signed area
         rect = rect[::-1]
     along = poly[len(poly) // 2 - 1] - poly[0]
-    start = int(np.argmax([np.dot(rect[(i + 1) % 4] - rect[i], along) for i in range(4)]))
+    # the most parallel edge (unit vectors: for a column, whose text edge is its short top,
+    # a long side tilted a few degrees must not win on length)
+    edges = [rect[(i + 1) % 4] - rect[i] for i in range(4)]
+    start = int(np.argmax([np.dot(e / max(1e-9, np.linalg.norm(e)), along) for e in edges]))
     return np.roll(rect, -start, axis=0)
 
 
