@@ -18,7 +18,8 @@ from pathlib import Path
 from textsynth.experiment.stats import verdict_text
 
 COLUMNS = [("synth", "9-12", "synthetic 9-12 px NED"), ("synth", "13-20", "synthetic 13-20 px NED"),
-           ("doc", "all", "doc NED"), ("general", "all", "photos PSNR")]
+           ("doc", "all", "doc NED"), ("scene", "all", "scene NED"), ("general", "all", "photos PSNR")]
+JUDGED = [c for c in COLUMNS if c[0] != "general"]   # the verdict reads the NED columns
 
 
 def cell(d: dict | None, psnr: bool) -> str:
@@ -39,8 +40,8 @@ def rows(exp: Path) -> list[str]:
     out = []
     for arm, benches in iv["vs_control"].items():
         cells = [cell(benches.get(b, {}).get(g), b == "general") for b, g, _ in COLUMNS]
-        text = [benches[b][g] for b, g, _ in COLUMNS[:3] if g in benches.get(b, {})]
-        verdict = ("beyond noise: " + ", ".join(f"{b} {g}" for b, g, _ in COLUMNS[:3]
+        text = [benches[b][g] for b, g, _ in JUDGED if g in benches.get(b, {})]
+        verdict = ("beyond noise: " + ", ".join(f"{b} {g}" for b, g, _ in JUDGED
                                                  if benches.get(b, {}).get(g, {}).get("beyond_noise"))
                    if any(d["beyond_noise"] for d in text) else
                    "no effect, " + verdict_text(max(text, key=lambda d: d["half_width"])).removeprefix("within noise, ")

@@ -16,7 +16,7 @@ from textsynth.experiment.config import base_trainer_config, variant_set
 
 CONFIGS = Path(__file__).resolve().parents[1] / "pipelines" / "configs"
 QUESTIONS = {"a": "ablation_cpu.yaml", "b": "question_templates_cpu.yaml",
-             "c": "question_dose_cpu.yaml", "d": "flywheel_cpu.yaml"}
+             "c": "question_dose_cpu.yaml", "d": "flywheel_cpu.yaml", "e": "question_real_cpu.yaml"}
 
 
 def _key(cfg: dict, general: dict) -> str:
@@ -46,6 +46,14 @@ def test_every_question_shares_one_base(tmp_path, quick):
     doses = {n: a["stages"][-1]["mix"]["synth"] / (a["stages"][-1]["mix"]["synth"] + a["stages"][-1]["mix"]["doc"])
              for n, a in cfgs["c"]["arms"].items()}
     assert doses == {"synth25": 0.25, "synth50": 0.5, "synth75": 0.75}
+    # (e): the real arm mixes the real variant where the templates arm mixes templates, and
+    # both are read on a scene bench made with synth_real.yaml
+    e = cfgs["e"]
+    assert e["arms"]["real"]["stages"][-1]["mix"] == {"general": 1.0, "doc": 0.5, "real": 0.5}
+    assert e["arms"]["templates"]["stages"][-1]["mix"] == {"general": 1.0, "doc": 0.5, "templates": 0.5}
+    assert variant_set(e, "real")["geometry"]["prob"] > 0 and "vertical" in variant_set(e, "real")["layout"]["template_probs"]
+    assert e["bench"]["scene"]["config"].endswith("synth_real.yaml") and e["bench"]["scene"]["num_samples"] > 0
+    assert all(c["bench"]["scene"]["num_samples"] == 0 for q, c in cfgs.items() if q != "e")
 
 
 def _yaml(path: Path, data: dict) -> Path:
@@ -83,6 +91,45 @@ def test_variant_errors_name_the_key(variants, arm_mix, message):
         over.update(control="x", arms={"x": {"stages": [{"start": 0, "mix": arm_mix}]}})
     with pytest.raises(ConfigError, match=message):
         load_experiment_config(CONFIGS / "ablation_cpu.yaml", overrides=over)
+
+
+def test_a_scene_bench_is_a_synth_job_of_its_own_config_on_the_bench_split(micro_data, tmp_path):
+    """bench.scene: synth_real.yaml (its pages, scenes, turned text) on the held-out photos and
+    lines, checked for overlap with training like the synthetic bench."""
+    import json
+    import tarfile
+
+    from test_experiment import MICRO, _run, _write
+    from test_experiment_base import _second_experiment
+
+    cfg = {**MICRO, "bench": {**MICRO["bench"], "scene": {
+        "config": "pipelines/configs/synth_real.yaml", "num_samples": 8,
+        "set": {"canvas": {"width": 96, "height": 96}}}}}
+    out = tmp_path / "out"
+    _second_experiment(micro_data[1], out)
+    proc = _run(_write(tmp_path, cfg), out, "--only", "data")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "stage bench-synth: done before, skipped" in proc.stderr
+    assert "stage bench-scene: done in" in proc.stderr and "stage overlap-scene: done in" in proc.stderr
+    metas = []
+    for shard in sorted((out / "benches" / "scene" / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            metas += [json.loads(tar.extractfile(m).read()) for m in tar.getmembers() if m.name.endswith(".json")]
+    assert len(metas) == 8 and any(m["recipe"]["version"] == 3 for m in metas)
+    made = yaml.safe_load((out / "benches" / "scene" / "config.yaml").read_text())
+    bench = yaml.safe_load((out / "benches" / "synth" / "config.yaml").read_text())
+    side = lambda paths: [Path(p).parts[-3:] for p in paths]  # noqa: E731
+    assert side(made["background"]["dirs"]) == side(bench["background"]["dirs"])   # held-out photos
+    assert made["geometry"]["prob"] > 0                                            # synth_real's own keys
+
+
+def test_a_scene_bench_needs_its_config(tmp_path):
+    base = str(CONFIGS / "ablation_cpu.yaml")
+    with pytest.raises(ConfigError, match="bench.scene.config must name"):
+        load_experiment_config(_yaml(tmp_path / "a.yaml", {"extends": base, "bench": {"scene": {"num_samples": 10}}}))
+    with pytest.raises(ConfigError, match="bench.scene.set over bench.scene.config"):
+        load_experiment_config(_yaml(tmp_path / "b.yaml", {"extends": base, "bench": {"scene": {
+            "num_samples": 10, "config": "pipelines/configs/synth_real.yaml", "set": {"geometry": {"prob": 7}}}}}))
 
 
 def test_a_variant_is_its_own_synth_job_on_the_training_split(micro_data, tmp_path):

@@ -68,6 +68,9 @@ DEFAULTS: dict = {
         "synth": {"num_samples": 80, "set": {},            # a synth job on held-out text/photos
                   "min_per_bucket": 0},                    # fewer in a size bucket: an error (0 = any)
         "general": {"crops_per_photo": 4, "side": 256},    # held-out photos, PSNR/SSIM
+        # a second synthetic bench made with its own synth config (e.g. synth_real.yaml's
+        # pages, scenes and turned text) on the same held-out photos and lines; 0 = none
+        "scene": {"config": "", "num_samples": 0, "set": {}, "min_per_bucket": 0},
     },
     "train": {},                               # trainer config shared by all arms
     "base": {                                  # the shared general-domain stage, trained once
@@ -102,8 +105,8 @@ DEFAULTS: dict = {
     },
 }
 
-FREE_FORM = {"inputs.corpora", "synth.set", "synth.variants", "curate.set", "bench.synth.set", "train", "arms",
-             "quick.set"}
+FREE_FORM = {"inputs.corpora", "synth.set", "synth.variants", "curate.set", "bench.synth.set",
+             "bench.scene.set", "train", "arms", "quick.set"}
 BUILTIN_SOURCES = ("general", "doc", "synth")
 ARM_KEYS = {"stages": list, "general_share": (int, float, type(None)), "seeds": list,
             "description": str}
@@ -277,6 +280,12 @@ def _check_values(cfg: dict) -> None:
         number(f"bench.doc.{key}", b["doc"][key], 0, integer=True)
     number("bench.synth.num_samples", b["synth"]["num_samples"], 1, integer=True)
     number("bench.synth.min_per_bucket", b["synth"]["min_per_bucket"], 0, integer=True)
+    number("bench.scene.num_samples", b["scene"]["num_samples"], 0, integer=True)
+    number("bench.scene.min_per_bucket", b["scene"]["min_per_bucket"], 0, integer=True)
+    if not isinstance(b["scene"]["config"], str) or (b["scene"]["num_samples"] and not b["scene"]["config"]):
+        raise ConfigError("bench.scene.config must name the synth config of the scene bench (e.g. "
+                          f"pipelines/configs/synth_real.yaml) when bench.scene.num_samples > 0, got "
+                          f"{b['scene']['config']!r}")
     number("bench.general.crops_per_photo", b["general"]["crops_per_photo"], 1, 1000, integer=True)
     number("bench.general.side", b["general"]["side"], 16, 8192, integer=True)
     ev = cfg["eval"]
@@ -311,6 +320,12 @@ def _check_values(cfg: dict) -> None:
             load_config(paths.config_path(cfg["synth"]["config"]), **over)
         except ConfigError as e:
             raise ConfigError(f"{where}.set over synth.config: {e}") from None
+    scene = cfg["bench"]["scene"]
+    if scene["num_samples"]:
+        try:
+            load_config(paths.config_path(scene["config"]), **scene["set"])
+        except ConfigError as e:
+            raise ConfigError(f"bench.scene.set over bench.scene.config: {e}") from None
     try:
         load_curate_config(paths.config_path(cfg["curate"]["config"]), **cfg["curate"]["set"])
     except ConfigError as e:

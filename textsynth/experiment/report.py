@@ -18,16 +18,17 @@ METRICS = ("ned", "psnr", "ssim")
 BUCKETS = ("5-8", "9-12", "13-16", "17-20")
 # The metric each bench is judged by, and the targets for the minimum detectable
 # difference (bench, group) -> largest half-width of the 95% difference interval.
-JUDGED_BY = {"synth": "ned", "doc": "ned", "general": "psnr"}
+JUDGED_BY = {"synth": "ned", "doc": "ned", "general": "psnr", "scene": "ned"}   # scene: when configured
 MDE_TARGETS = {("synth", "9-12"): 0.02, ("synth", "13-20"): 0.02, ("doc", "all"): 0.03}
-BENCH_TITLES = {"synth": "Synthetic bench NED", "doc": "Doc bench NED", "general": "General photos PSNR"}
+BENCH_TITLES = {"synth": "Synthetic bench NED", "doc": "Doc bench NED", "general": "General photos PSNR",
+                "scene": "Scene bench NED"}
 
 
 def _collect(out: Path, st, runs, models: dict) -> dict:
     results = {}
     for name in models:
         r = {"benches": {}}
-        for b in ("doc", "synth", "general"):
+        for b in JUDGED_BY:
             e = st.done(f"eval/{name}/{b}")
             if e is None:
                 continue
@@ -193,7 +194,10 @@ def markdown(cfg: dict, results: dict, verdict_: dict, loop_section: dict | None
             lines.append(f"| {n} | {r['arm']} | {r['seed']} | {r['steps']} | {r['images']} | {r['seconds']} |")
         lines.append("")
     for bench, title in (("synth", "Synthetic bench (held-out text and photos)"),
-                         ("doc", "Doc bench (held-out documents)")):
+                         ("doc", "Doc bench (held-out documents)"),
+                         ("scene", "Scene bench (bench.scene.config on held-out text and photos)")):
+        if not any(bench in r["benches"] for r in results.values()):
+            continue
         lines += [f"## {title}: NED by size bucket", "",
                   "| model | all | " + " | ".join(BUCKETS) + " | en | zh | mixed | PSNR | SSIM |",
                   "|---" * (len(BUCKETS) + 7) + "|"]

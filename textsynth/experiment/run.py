@@ -48,7 +48,12 @@ from textsynth.ocr import LazyOCR
 
 log = logging.getLogger("textsynth.experiment")
 
-BENCHES = ("doc", "synth", "general")
+BENCHES = ("doc", "synth", "general")     # every experiment's; "scene" when configured
+
+
+def benches_of(cfg: dict) -> tuple[str, ...]:
+    """The benches an experiment reads: the three, and the scene bench when it has one."""
+    return BENCHES + (("scene",) if cfg["bench"]["scene"]["num_samples"] else ())
 CURVE_BUCKETS = ("13-16", "17-20")
 SIZE_BUCKETS = ("5-8", "9-12", "13-16", "17-20")
 
@@ -95,13 +100,15 @@ class Stages:
 # ------------------------------------------------------------------------------- data stages
 
 def _synth_config(cfg: dict, section: dict, splits: dict, side: str, seed: int) -> dict:
+    """A synth job's config on one side of the split: ``section``'s overrides over its own
+    ``config`` (the scene bench's) or the experiment's synth config."""
     from textsynth.config import load_config
 
     over = copy.deepcopy(section["set"])
     over.setdefault("background", {})["dirs"] = [splits["photos"][side]]
     over.setdefault("text", {})["corpora"] = {lang: [s[side]] for lang, s in splits["corpora"].items()}
     over["seed"] = seed
-    return load_config(paths.config_path(cfg["synth"]["config"]), **over)
+    return load_config(paths.config_path(section.get("config") or cfg["synth"]["config"]), **over)
 
 
 def _synth_job(scfg: dict, out: Path, n: int, per_shard: int, job: str, address) -> dict:
@@ -187,13 +194,13 @@ def _enough(cfg: dict, kind: str, bench: Path, result: dict) -> dict:
 
     counts = Counter(meta.get("size_bucket") or "none" for _, _, _, meta in bench_members(bench))
     result = {**result, "images": sum(counts.values())}
-    if kind == "synth":
+    if kind in ("synth", "scene"):
         result["per_bucket"] = dict(sorted(counts.items()))
-        need = cfg["bench"]["synth"]["min_per_bucket"]
+        need = cfg["bench"][kind]["min_per_bucket"]
         short = {b: counts.get(b, 0) for b in SIZE_BUCKETS if counts.get(b, 0) < need}
         if short:
-            raise ExperimentError(f"synthetic bench {bench}: {short} images in size buckets that need "
-                                  f"bench.synth.min_per_bucket = {need}; raise bench.synth.num_samples")
+            raise ExperimentError(f"{kind} bench {bench}: {short} images in size buckets that need "
+                                  f"bench.{kind}.min_per_bucket = {need}; raise bench.{kind}.num_samples")
     else:
         need = cfg["bench"]["doc"]["min_samples"]
         if result["images"] < need:
@@ -203,7 +210,7 @@ def _enough(cfg: dict, kind: str, bench: Path, result: dict) -> dict:
                 "asset profile has many more PDFs: `textsynth assets fetch --profile full` and "
                 "assets.profile: full)")
     log.info("%s bench: %d images%s", kind, result["images"],
-             f" per size bucket {result['per_bucket']}" if kind == "synth" else "")
+             f" per size bucket {result['per_bucket']}" if "per_bucket" in result else "")
     return result
 
 
@@ -353,6 +360,11 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     st.run("bench-synth", lambda: _enough(cfg, "synth", benches / "synth", _synth_job(
         _synth_config(cfg, bs, splits, "bench", cfg["seed"] + 1000), benches / "synth",
         bs["num_samples"], bs["num_samples"], "bsynth", address)))
+    ss = cfg["bench"]["scene"]
+    if ss["num_samples"]:   # same held-out photos and lines, another synth config
+        st.run("bench-scene", lambda: _enough(cfg, "scene", benches / "scene", _synth_job(
+            _synth_config(cfg, ss, splits, "bench", cfg["seed"] + 2000), benches / "scene",
+            ss["num_samples"], ss["num_samples"], "bscene", address)))
     st.run("bench-general", _general_bench, cfg, splits["photos"]["bench"], benches / "general")
     st.run("overlap", check_no_overlap,
            {"photos": splits["photos"]["train"], "synth": data / "synth", "curate": data / "curate",
@@ -362,6 +374,10 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         st.run(f"overlap-{name}", check_no_overlap,
                {"photos": splits["photos"]["train"], "synth": data / f"synth-{name}"},
                {b: benches / b for b in BENCHES})
+    if ss["num_samples"]:   # the scene bench is checked like the synthetic one, against every source
+        st.run("overlap-scene", lambda: {src: check_no_overlap(
+            {"photos": splits["photos"]["train"], "synth": data / src}, {"synth": benches / "scene"})
+            for src in ["synth", *(f"synth-{n}" for n in synth_variants(cfg))]})
     curve_benches = {}
     if cfg["eval"]["curve_every"]:
         n = cfg["eval"]["curve_images"]
@@ -412,7 +428,7 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
         return {"out": str(out), "stopped_after": "train"}
 
     # Reconstruct (needs the model: GPU when there is one), then measure (needs OCR).
-    all_benches = {b: benches / b for b in BENCHES}
+    all_benches = {b: benches / b for b in benches_of(cfg)}
     all_benches.update({f"curve-{k}": v for k, v in curve_benches.items()})
     models = {name: str(out / "runs" / name / "vae.pt") for name, _, _ in runs}
     models.update({f"ref:{r}": r for r in cfg["eval"]["references"]})
@@ -423,7 +439,7 @@ def run(cfg: dict, out: str | Path, address: str | None = None, only: str | None
     if only == "recon":
         return {"out": str(out), "stopped_after": "recon"}
     for name in models:
-        for b in BENCHES:
+        for b in benches_of(cfg):
             st.run(f"eval/{name}/{b}", _evaluate, benches / b, f"recon:{out / 'recon' / name / b}",
                    out / "eval" / name / b, out / "eval-cache", readers, b != "general")
     if plan:
