@@ -120,11 +120,12 @@ class LineReader:
 
     def original(self, img: np.ndarray, meta: dict) -> dict:
         """{"quads", "texts"} of an original: labelled boxes for synthetic samples, detected ones otherwise."""
-        from textsynth.ocr import box_quad
+        from textsynth.ocr import box_quad, grown_quad
 
         if meta.get("source") == "synth" and meta.get("lines"):
-            quads = [np.asarray(ln["quad"], np.float32) if ln.get("quad") else box_quad(ln["bbox"])
-                     for ln in meta["lines"]]
+            # a turned line's quad, grown in its own frame as a box is (a column by its width)
+            quads = [grown_quad(ln["quad"], vertical=ln.get("direction") == "ttb") if ln.get("quad")
+                     else box_quad(ln["bbox"]) for ln in meta["lines"]]
         else:
             if self._det is None:
                 from textsynth.ocr_det import Detector
