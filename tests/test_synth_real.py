@@ -103,3 +103,22 @@ def test_turned_and_vertical_lines_on_photos_get_more_contrast(assets):
                 hard += 1
                 assert rl["contrast"] >= need - 1e-3, rl
     assert hard >= 20
+
+
+def test_a_scene_shows_its_page_at_about_the_labelled_size(assets):
+    """The page is laid out at the size it is shown at: the map from the flat page to the
+    photo is a turn and a perspective, not a shrink, so a line's px is its size in the image."""
+    from textsynth.synthesis.geometry import Warp
+
+    res = Resources(load_config(REAL, background={"mode_probs": {"scene": 1}}))
+    for i in range(12):
+        _, meta = make_sample(res, 4, i, Stats())
+        r = meta["recipe"]
+        W, H = r["canvas"]
+        fw, fh = r["geometry"]["flat"]
+        ox, oy = (W - fw) // 2, (H - fh) // 2
+        warp = Warp(r["geometry"], W, H)
+        quad = warp.outline(ox, oy, ox + fw, oy + fh)
+        x, y = quad[:, 0], quad[:, 1]
+        area = 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+        assert 0.8 <= (area / (fw * fh)) ** 0.5 <= 1.2, (i, area, fw, fh)

@@ -35,8 +35,8 @@ def draw_surface(rng: np.random.Generator, W: int, H: int) -> tuple[dict, dict]:
         surface["paper"] = {k: v for k, v in draw_paper(rng).items() if k != "mode"}
     else:
         surface["color"] = np.clip(np.array(rgb) + rng.integers(-8, 9, size=3), 0, 255).astype(int).tolist()
-    # the page: 55-85% of the canvas each way, placed as a quad: scaled, turned up to 25
-    # degrees, its corners moved up to 12% for perspective, all inside the canvas
+    # the page: 55-85% of the canvas each way, placed as a quad: scaled by 0.75-1, turned up
+    # to 25 degrees, its corners moved up to 12% for perspective, all inside the canvas
     fw, fh = int(W * rng.uniform(0.55, 0.85)), int(H * rng.uniform(0.55, 0.85))
     ox, oy = (W - fw) // 2, (H - fh) // 2
     src = np.float32([[ox, oy], [ox + fw, oy], [ox + fw, oy + fh], [ox, oy + fh]])
@@ -51,7 +51,13 @@ def draw_surface(rng: np.random.Generator, W: int, H: int) -> tuple[dict, dict]:
         if (dst >= 1).all() and (dst[:, 0] <= W - 1).all() and (dst[:, 1] <= H - 1).all():
             break
     else:   # nothing fitted: the page straight, shrunk into the middle
-        dst = (src - [W / 2, H / 2]) * 0.8 + [W / 2, H / 2]
+        scale = 0.8
+        dst = (src - [W / 2, H / 2]) * scale + [W / 2, H / 2]
+    # the flat page is laid out at the size it is shown at, so the map is about 1:1 (turn and
+    # perspective only) and a line's px is its size in the image, not a size before shrinking
+    fw, fh = max(8, round(fw * scale)), max(8, round(fh * scale))
+    ox, oy = (W - fw) // 2, (H - fh) // 2
+    src = np.float32([[ox, oy], [ox + fw, oy], [ox + fw, oy + fh], [ox, oy + fh]])
     matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
     surface["shadow"] = {"offset": [int(rng.integers(-4, 5)), int(rng.integers(1, 6))],
                          "blur": round(float(rng.uniform(1.5, 5.0)), 2),
