@@ -166,3 +166,23 @@ def test_a_variant_is_its_own_synth_job_on_the_training_split(micro_data, tmp_pa
     assert side(made["background"]["dirs"]) == side(base["background"]["dirs"])
     assert {k: side(v) for k, v in made["text"]["corpora"].items()} == \
         {k: side(v) for k, v in base["text"]["corpora"].items()}
+
+
+def test_an_experiment_started_before_a_new_default_key_still_resumes():
+    """A config written by an older textsynth lacks keys added since (bench.scene): at their
+    defaults they change nothing, so resuming is allowed; any other difference is refused."""
+    import copy
+
+    from textsynth.experiment.run import _same_up_to_new_defaults
+
+    new = load_experiment_config(CONFIGS / "question_templates_cpu.yaml")
+    old = copy.deepcopy(new)
+    del old["bench"]["scene"]
+    assert _same_up_to_new_defaults(old, new)
+    changed = copy.deepcopy(new)
+    changed["bench"]["scene"]["num_samples"] = 10
+    assert not _same_up_to_new_defaults(old, changed)
+    other = copy.deepcopy(old)
+    other["seed"] = 99
+    assert not _same_up_to_new_defaults(other, new)
+    assert not _same_up_to_new_defaults({**old, "gone": 1}, new)

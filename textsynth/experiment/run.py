@@ -565,7 +565,28 @@ def _check_same_config(cfg: dict, out: Path) -> None:
 
     path = out / "experiment.yaml"
     text = yaml.safe_dump(cfg, sort_keys=True, allow_unicode=True)
-    if path.exists() and path.read_text() != text:
+    if path.exists() and path.read_text() != text and not _same_up_to_new_defaults(
+            yaml.safe_load(path.read_text()), cfg):
         raise ValueError(f"{out} holds an experiment with a different config ({path}); "
                          "use another --out, or delete it to start over")
     path.write_text(text)
+
+
+def _same_up_to_new_defaults(old, new, defaults=None) -> bool:
+    """Whether ``new`` is ``old`` plus only keys a later textsynth added at their defaults
+    (e.g. ``bench.scene`` off): an experiment started before an upgrade still resumes."""
+    from textsynth.experiment.config import DEFAULTS
+
+    defaults = DEFAULTS if defaults is None else defaults
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return old == new
+    if set(old) - set(new):
+        return False
+    for key, value in new.items():
+        d = defaults.get(key) if isinstance(defaults, dict) else None
+        if key not in old:
+            if value != d:
+                return False
+        elif not _same_up_to_new_defaults(old[key], value, d):
+            return False
+    return True
