@@ -79,6 +79,7 @@ def test_base_is_trained_once_and_recorded(based):
     res = json.loads((out / "results.json").read_text())
     assert res["base"]["key"] == key and res["base"]["status"] == "trained"
     assert res["base"]["step"] == BASE_STEPS
+    assert "dir" not in res["base"]                    # no machine path in shared results
     base = cache / f"base-{key}"
     marker = json.loads((base / "base.json").read_text())
     assert marker["key"] == key and marker["inputs"]["general_files"]

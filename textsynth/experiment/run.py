@@ -465,10 +465,11 @@ def _base(cfg: dict, st: Stages, general: dict) -> dict:
 
 def _with_base(doc: dict, st: Stages, out: Path) -> dict:
     """results.json records the base the runs forked from (its key, and whether this
-    experiment trained it or reused it)."""
+    experiment trained it or reused it). Not its directory: results are shared, and a path
+    names the machine that made them; the key finds the base in any cache."""
     b = st.done("base")
     if b:
-        doc["base"] = {k: b[k] for k in ("key", "status", "step", "dir") if k in b}
+        doc["base"] = {k: b[k] for k in ("key", "status", "step") if k in b}
         (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False))
     return doc
 
