@@ -78,3 +78,26 @@ def micro_data(assets, tmp_path_factory):
     assert "stopped after the data stages" in first.stdout
     assert not (out / "runs").exists()
     return cfg, out
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (SeaweedFS, ``textsynth.s3local``) on 127.0.0.1 for the
+    session; its made-up keys are in this process's environment (so every subprocess and
+    Ray worker started from here has them) and removed afterwards."""
+    import os
+
+    from textsynth.s3local import S3Local
+
+    server = S3Local(tmp_path_factory.mktemp("s3"))
+    saved = {k: os.environ.get(k) for k in server.env}
+    with server:
+        os.environ.update(server.env)
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

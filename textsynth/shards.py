@@ -259,7 +259,29 @@ def parquet_from_bytes(data: bytes) -> pa.Table:
     return pq.ParquetFile(pa.BufferReader(data)).read()
 
 
+# Object stores: an object becomes visible only when its upload completes (one PUT, or the
+# CompleteMultipartUpload of a multipart one), and "rename" is a copy and a delete.
+OBJECT_STORES = ("s3", "gcs", "abfs")
+
+
+def renames_atomically(fs: pafs.FileSystem) -> bool:
+    """Local disks and HDFS rename a file in one step; object stores do not."""
+    return fs.type_name not in OBJECT_STORES
+
+
 def atomic_write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``path`` so that a reader sees the old file or the whole new one, never a part.
+
+    On a filesystem: a temporary name, then a rename (an interrupted write leaves only the
+    temporary, which :func:`clean_temporary` removes). On an object store: the final key
+    directly, because the store itself publishes an object only once its upload completes
+    (a write killed midway leaves nothing), and a rename there would copy every byte again.
+    Either way a shard counts only once its completion marker, written last and holding the
+    checksums of its files, says so (:func:`read_completion`)."""
+    if not renames_atomically(fs):
+        with fs.open_output_stream(path) as f:
+            f.write(data)
+        return
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
     with fs.open_output_stream(tmp) as f:
         f.write(data)
