@@ -98,3 +98,171 @@ def test_killed_job_on_s3_leaves_nothing_verify_accepts_and_resumes_identically(
     assert results(objects(s3, "killed")) == results(files(local_synth))   # the cut shard redone
     assert not [k for k in objects(s3, "killed") if ".tmp-" in k]          # no rename on S3
     assert _ts("verify", uri).returncode == 0
+
+
+def _upload(s3, local: Path, prefix: str) -> None:
+    fs = s3.filesystem()
+    for rel, data in files(local).items():
+        with fs.open_output_stream(f"{s3.bucket}/{prefix}/{rel}") as f:
+            f.write(data)
+
+
+def _without_origins(tree: dict[str, bytes]) -> dict:
+    """A curate output's images and index rows, less what names where the inputs were."""
+    import io
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for k, v in tree.items():
+        if k.startswith("shards/"):
+            with tarfile.open(fileobj=io.BytesIO(v)) as tar:
+                out[k] = {m.name: tar.extractfile(m).read() for m in tar if not m.name.endswith(".json")}
+        elif k.startswith("index/"):
+            rows = pq.ParquetFile(pa.BufferReader(v)).read().to_pylist()
+            out[k] = [{c: x for c, x in r.items() if c not in ("origin", "image_offset", "image_size")}
+                      for r in rows]
+    return out
+
+
+@pytest.fixture(scope="module")
+def web_inputs(assets, tmp_path_factory):
+    """A webdataset tar and a parquet table of document tiles and a photo, on disk."""
+    import io
+    import json
+    import tarfile
+
+    import cv2
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from docpages import EN_PDF, densest_tiles, doc, page
+
+    png = lambda rgb: cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()  # noqa: E731
+    tiles = [png(t) for p in (4, 5) for t in densest_tiles(page(doc(EN_PDF), p), 2)]
+    web = tmp_path_factory.mktemp("web")
+    (web / "news").mkdir()
+    with tarfile.open(web / "news" / "part-000.tar", "w") as tar:
+        for key, data in (("a", tiles[0]), ("b", tiles[1])):
+            for name, blob in ((f"{key}.png", data), (f"{key}.json", json.dumps({"site": "news"}).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(blob)
+                tar.addfile(info, io.BytesIO(blob))
+    (web / "tables").mkdir()
+    pq.write_table(pa.table({"key": ["r0", "r1"], "image": [tiles[2], tiles[3]]}),
+                   web / "tables" / "t-000.parquet")
+    cfg = web / "curate.yaml"
+    cfg.write_text("crop: {sizes: [256]}\n")
+    return web
+
+
+def test_curate_with_inputs_and_output_on_s3(s3, web_inputs, tmp_path):
+    _upload(s3, web_inputs, "web")
+    cfg = web_inputs / "curate.yaml"
+    local_in = [web_inputs / "news" / "part-{000..000}.tar", web_inputs / "tables"]
+    # keys in the URI (pyarrow takes them from there too): used, and recorded nowhere
+    keys = f"&access_key={s3.env['AWS_ACCESS_KEY_ID']}&secret_key={s3.env['AWS_SECRET_ACCESS_KEY']}"
+    s3_in = [s3.uri("web/news/part-{000..000}.tar") + keys, s3.uri("web/tables") + keys]
+    runs = {"local": (local_in, tmp_path / "local"), "to-s3": (local_in, s3.uri("cur-a")),
+            "all-s3": (s3_in, s3.uri("cur-b"))}
+    for name, (inputs, out) in runs.items():
+        r = _ts("curate", "--quiet", "--num-cpus", 1, "--config", cfg, "--out", out, "--input", *inputs)
+        assert r.returncode == 0, name + r.stdout[-2000:] + r.stderr[-3000:]
+    local = files(tmp_path / "local")
+    assert any(k.startswith("shards/") for k in local)
+    # local inputs: the same bytes wherever the output goes
+    assert results(objects(s3, "cur-a")) == results(local)
+    # inputs on s3: the same crops and scores; only the recorded origins name another place
+    remote = objects(s3, "cur-b")
+    assert _without_origins(remote) == _without_origins(local)
+    secret = s3.env["AWS_SECRET_ACCESS_KEY"].encode()
+    assert not [k for k, v in remote.items() if secret in v]
+    for uri in (s3.uri("cur-a"), s3.uri("cur-b")):
+        ok = _ts("verify", uri)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def _images(tree: dict[str, bytes]) -> dict[str, bytes]:
+    """The image members of an output's shard tars (the JSON beside them names its inputs)."""
+    import io
+    import tarfile
+
+    out = {}
+    for k, v in tree.items():
+        if k.startswith("shards/"):
+            with tarfile.open(fileobj=io.BytesIO(v)) as tar:
+                out.update({f"{k}/{m.name}": tar.extractfile(m).read() for m in tar
+                            if not m.name.endswith(".json")})
+    return out
+
+
+def test_background_shards_on_s3_give_the_same_images(s3, assets, tmp_path):
+    import io
+    import tarfile
+
+    from textsynth import paths
+
+    photos = sorted(p for p in paths.backgrounds_dir().rglob("*") if p.suffix in (".png", ".jpg"))[:6]
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    for s in range(2):
+        with tarfile.open(bg / f"bg-{s:03d}.tar", "w") as tar:
+            for p in photos[s::2]:
+                data = p.read_bytes()
+                info = tarfile.TarInfo(f"{p.stem}{p.suffix}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    _upload(s3, bg, "bg")
+    job = ["--num-samples", "12", "--samples-per-shard", "6", "--seed", "5", "--quiet"]
+    for dirs, out in ((str(bg), tmp_path / "out"), (s3.uri("bg"), s3.uri("bg-out"))):
+        r = _ts("synth", "--out", out, *job, "--set", f"background.dirs=['{dirs}']",
+                "--set", "background.mode_probs={photo: 1.0}")
+        assert r.returncode == 0, r.stderr[-3000:]
+    local, remote = _images(files(tmp_path / "out")), _images(objects(s3, "bg-out"))
+    assert len(local) == 12 and remote == local
+    meta = objects(s3, "bg-out")["shards/synth-000000.tar"]
+    assert b"s3://textsynth/bg/bg-00" in meta                      # the recipe names the shard
+
+
+def test_bench_build_and_eval_on_s3(s3, assets, tmp_path):
+    from docpages import EN_PDF, doc
+
+    build = ["bench", "build", "--quiet", "--input", doc(EN_PDF), "--max-pages", 3, "--max-candidates", 12]
+    for out in (tmp_path / "bench", s3.uri("bench")):
+        r = _ts(*build, "--out", out)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    local = files(tmp_path / "bench")
+    assert sum(k.startswith("shards/") for k in local) >= 1
+    assert results(objects(s3, "bench")) == results(local)
+    ev = ["eval", "--quiet", "--model", "bicubic-f8", "--ned", "lines", "--cache-dir", tmp_path / "cache"]
+    for bench, out in ((tmp_path / "bench", tmp_path / "eval"), (s3.uri("bench"), s3.uri("eval"))):
+        r = _ts(*ev, "--bench", bench, "--out", out)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+        assert "NED" in r.stdout
+    remote = objects(s3, "eval")
+    assert remote["per_image.parquet"] == (tmp_path / "eval" / "per_image.parquet").read_bytes()
+    import json
+
+    a, b = json.loads(remote["metrics.json"]), json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert a["bench"] == "s3://textsynth/bench?endpoint_override=" + s3.endpoint + "&scheme=http"
+    for m in (a, b):
+        for k in ("seconds", "bench", "ocr_cache_hits"):
+            m.pop(k)
+    assert a == b and a["overall"]["n"] >= 1
+
+
+def test_train_reads_its_shards_from_s3(s3, assets, tmp_path):
+    from test_vae import _make_synth, _tiny_cfg
+
+    from textsynth.vae.config import checked
+    from textsynth.vae.train import run
+
+    local = _make_synth(tmp_path / "synth", 2, 12)
+    _upload(s3, local, "train-synth")
+    hist = {}
+    for where, path in (("local", str(local)), ("s3", s3.uri("train-synth"))):
+        cfg = checked(_tiny_cfg({"synth": {"paths": [path]}}, max_steps=8, log_every=1,
+                                sample_every=100, ckpt_every=100))
+        hist[where] = [h["loss"] for h in run(cfg, tmp_path / where, progress=False)["history"]]
+    assert len(hist["s3"]) == 8 and hist["s3"] == hist["local"]   # the same samples, in the same order

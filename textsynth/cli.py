@@ -129,7 +129,7 @@ def _cmd_eval(args) -> int:
     check("paddleocr", purpose="textsynth eval (OCR)")
     from textsynth.evaluation.run import evaluate
 
-    out = args.out or str(Path("out") / "eval" / f"{Path(args.bench).name}--{Path(args.model).name}")
+    out = args.out or str(Path("out") / "eval" / f"{Path(split_query(args.bench)[0]).name}--{Path(args.model).name}")
     lpips = None
     if args.lpips != "none":
         try:
@@ -140,7 +140,10 @@ def _cmd_eval(args) -> int:
             print(f"LPIPS not computed: {e} (install the train extra: pip install 'textsynth[train]')")
     result = evaluate(args.bench, args.model, out, cache_dir=args.cache_dir, limit=args.limit,
                       lpips=lpips, progress=not args.quiet, ned_mode=args.ned)
-    print((Path(out) / "metrics.md").read_text())
+    from textsynth.shards import filesystem, read_bytes
+
+    fs, root = filesystem(out)   # a dir or a URI
+    print(read_bytes(fs, f"{root}/metrics.md").decode())
     print(f"{result['overall']['n']} images in {result['seconds']} s "
           f"({result['ocr_cache_hits']} original OCRs from cache); results in {out}")
     return 0
@@ -465,11 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "PSNR, SSIM (and LPIPS when available) overall, per lang and per "
                                     "size bucket. Synthetic benches also report OCR accuracy against "
                                     "the ground truth.")
-    ev.add_argument("--bench", required=True, help="a bench dir (bench build, synth or curate output)")
+    ev.add_argument("--bench", required=True, help="a bench dir or URI (bench build, synth or curate output)")
     ev.add_argument("--model", required=True,
                     help="identity | grey | bicubic-fN | jpeg-qN | recon:DIR (stored reconstructions, "
                          "DIR/KEY.png per bench sample) | a checkpoint file from `textsynth train`")
-    ev.add_argument("--out", help="results dir (default out/eval/BENCH--MODEL)")
+    ev.add_argument("--out", help="results dir or URI (default out/eval/BENCH--MODEL)")
     ev.add_argument("--cache-dir", help="OCR cache of originals (default $TEXTSYNTH_HOME/eval-cache)")
     ev.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N images")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -69,18 +69,52 @@ def expand_braces(pattern: str, limit: int = MAX_BRACE_NAMES) -> list[str]:
     return out
 
 
+def split_query(uri: str) -> tuple[str, str]:
+    """``s3://b/k?endpoint_override=h:9000`` -> (``s3://b/k``, ``?endpoint_override=h:9000``):
+    a URI's options follow its path, so a file's suffix is tested, and a listed file's URI
+    made, on the part before them."""
+    if not is_uri(uri):
+        return uri, ""
+    base, sep, query = uri.partition("?")
+    return base, sep + query
+
+
+def child(uri: str, *parts: str) -> str:
+    """A path or URI below ``uri``: ``child("s3://b/run?endpoint_override=h", "shards")`` is
+    ``s3://b/run/shards?endpoint_override=h`` (the options stay at the end)."""
+    base, query = split_query(str(uri))
+    return "/".join([base.rstrip("/"), *parts]) + query
+
+
+SECRET_OPTIONS = ("access_key", "secret_key", "session_token")
+
+
+def public_uri(uri: str) -> str:
+    """The URI with credentials a user may have put in its options removed: what outputs
+    record (origins, configs) names a place, never a key."""
+    from urllib.parse import parse_qsl, urlencode
+
+    base, query = split_query(uri)
+    if not query:
+        return uri
+    kept = [(k, v) for k, v in parse_qsl(query[1:], keep_blank_values=True) if k not in SECRET_OPTIONS]
+    return base + ("?" + urlencode(kept, safe=":/") if kept else "")
+
+
 def shard_uris(spec: str, suffixes: tuple[str, ...] = SHARD_SUFFIXES) -> list[str]:
     """The files of one shard spec: brace patterns expanded; a spec naming a folder (local or
-    URI) lists the files in it with one of ``suffixes``. Local paths come back absolute."""
+    URI) lists the files in it with one of ``suffixes``. Local paths come back absolute; a
+    listed URI keeps the folder URI's options (its endpoint)."""
     out = []
     for uri in expand_braces(spec):
-        if uri.endswith(suffixes):
+        base, query = split_query(uri)
+        if base.endswith(suffixes):
             out.append(uri if is_uri(uri) else str(Path(uri).resolve()))
             continue
         fs, root = pafs.FileSystem.from_uri(uri if is_uri(uri) else str(Path(uri).resolve()))
-        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
+        infos = fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
         prefix = uri.split("://", 1)[0] + "://" if is_uri(uri) else ""
-        out += sorted(f"{prefix}{i.path}" for i in infos if i.path.endswith(suffixes))
+        out += sorted(f"{prefix}{i.path}{query}" for i in infos if i.path.endswith(suffixes))
     return out
 
 

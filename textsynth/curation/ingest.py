@@ -31,7 +31,8 @@ from typing import Iterator
 import numpy as np
 
 from textsynth.shardio import Refused as TarRefused
-from textsynth.shardio import SHARD_SUFFIXES, TABLE_SUFFIXES, is_uri, open_input, shard_uris, tar_samples
+from textsynth.shardio import (SHARD_SUFFIXES, TABLE_SUFFIXES, is_uri, open_input, public_uri, shard_uris,
+                               split_query, tar_samples)
 
 PDF_EXT = {".pdf"}
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
@@ -70,12 +71,13 @@ class Reject(Exception):
 def kind_of(path: str) -> str:
     if path.startswith(("http://", "https://")):
         return "url"
-    ext = Path(path).suffix.lower()
+    ext = Path(split_query(path)[0]).suffix.lower()
     return ("pdf" if ext in PDF_EXT else "image" if ext in IMAGE_EXT else "html" if ext in HTML_EXT
             else "shard" if ext in SHARD_SUFFIXES else "table" if ext in TABLE_SUFFIXES else "unknown")
 
 
 def category_name(arg: str) -> str:
+    arg = split_query(arg)[0]
     return arg.rstrip("/").rsplit("/", 1)[-1] or arg
 
 
@@ -110,6 +112,7 @@ def discover(inputs: list[str]) -> list[Source]:
 
 def shard_category(uri: str) -> str:
     """A shard's fallback dedup category: the folder it lies in."""
+    uri = split_query(uri)[0]
     return uri.rstrip("/").rsplit("/", 2)[-2] if "/" in uri.rstrip("/") else "shards"
 
 
@@ -299,7 +302,7 @@ def shard_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
 
     try:
         for key, files in tar_samples(uri, cfg["max_file_bytes"], cfg["max_sample_bytes"]):
-            origin = {"file": uri, "page": None, "key": key}
+            origin = {"file": public_uri(uri), "page": None, "key": key}
             if isinstance(files, TarRefused):
                 limit = LIMIT_KEYS.get(files.reason)
                 yield Reject(files.reason, files.detail + (f" (ingest.{limit})" if limit else ""), origin)
@@ -317,7 +320,7 @@ def shard_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
             yield _decode(files[ext], origin, category, cfg)
     except (tarfile.TarError, OSError, EOFError) as e:
         yield Reject("unreadable_shard", f"{type(e).__name__}: {e} (samples before the damage were read)",
-                     {"file": uri, "page": None})
+                     {"file": public_uri(uri), "page": None})
 
 
 def fetch_url(url: str, cfg: dict) -> bytes:
@@ -377,7 +380,7 @@ def table_pages(uri: str, cfg: dict) -> Iterator[Page | Reject]:
     metadata, before they are read) are counted rejects."""
     import pyarrow.parquet as pq
 
-    where = {"file": uri, "page": None}
+    where = {"file": public_uri(uri), "page": None}
     try:
         table = pq.ParquetFile(open_input(uri))
         names = table.schema_arrow.names
@@ -454,7 +457,7 @@ def pages(source: Source, cfg: dict) -> Iterator[Page | Reject]:
         yield from table_pages(source.uri, cfg)
     else:
         yield Reject("unsupported_file", f"unknown file type {Path(source.uri).suffix!r}",
-                     {"file": source.uri, "page": None})
+                     {"file": public_uri(source.uri), "page": None})
 
 
 def crop_boxes(h: int, w: int, cfg: dict, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
 from textsynth.ray_driver import map_unordered
+from textsynth.shardio import public_uri
 from textsynth.synthesis.render import encode, encode_output
 from textsynth.card import write_manifest
 from textsynth.shards import (atomic_write, claim_output, filesystem, is_count, is_number_map,
@@ -274,7 +275,8 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     fs, root = filesystem(out)
     # Inputs given as patterns are compared by the files they name.
     apart = [a for a in inputs if "{" not in a] + [s.uri for s in sources]
-    cleaned = claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": inputs}}, overwrite,
+    recorded = [public_uri(a) for a in inputs]   # never a key a user put in a URI
+    cleaned = claim_output(fs, root, out, {**cfg, "job": {"name": dataset, "inputs": recorded}}, overwrite,
                            "curate", [f"{dataset}-{p.index:06d}" for p in parts], sources=apart)
     if cleaned:
         print(f"note: removed {cleaned} temporary file(s) an interrupted run left in {out}", file=sys.stderr)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from textsynth.curation import dedup, ingest
+from textsynth.shardio import is_uri
 from textsynth.curation.cascade import count_chars, lang_of, size_bucket
 from textsynth.evaluation.sources import curated, omnidocbench, page_images, pdf
 from textsynth.evaluation.sources.common import F_REF, SIDE, Candidate, Skips, read_page
@@ -101,7 +102,9 @@ def collect(inputs: list[str], annotations: str | None, images: str | None, skip
     page_files: list[tuple[Path, str]] = []
     for arg in inputs:
         cat, p = ingest.category_name(arg), Path(arg)
-        if (p / "shards").is_dir():
+        if is_uri(arg):   # on an object store: a curate (or synth) output
+            cands += curated.candidates(arg, cat, skips)
+        elif (p / "shards").is_dir():
             cands += curated.candidates(p, cat, skips)
         elif p.is_dir() or p.is_file():
             files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from textsynth import paths
 from textsynth.metrics import levenshtein, ned, psnr, ssim
+from textsynth.shardio import is_uri, public_uri
 
 NED_MODES = ("page", "lines")
 PSNR_CAP = 100.0  # dB; identical images would be +inf, which neither means nor JSON handle
@@ -46,9 +47,9 @@ PSNR_CAP = 100.0  # dB; identical images would be +inf, which neither means nor 
 
 def bench_members(bench: str | Path):
     """(key, image member name, image bytes, metadata) of every sample of a bench's shards."""
-    from textsynth.shardio import Refused, tar_samples
+    from textsynth.shardio import Refused, child, shard_uris, tar_samples
 
-    shards = sorted(Path(bench, "shards").glob("*.tar"))
+    shards = shard_uris(child(bench, "shards"))   # a local dir or a URI (s3://...)
     if not shards:
         raise FileNotFoundError(f"no shards in {bench}/shards (build one with `textsynth bench build` "
                                 "or point --bench at a synth/curate output)")
@@ -82,7 +83,8 @@ class OCRCache:
 
     def __init__(self, bench: str | Path, cache_dir: str | Path | None = None):
         cache_dir = Path(cache_dir) if cache_dir else paths.home() / "eval-cache"
-        digest = hashlib.sha256(str(Path(bench).resolve()).encode()).hexdigest()[:16]
+        where = public_uri(str(bench)) if is_uri(str(bench)) else str(Path(bench).resolve())
+        digest = hashlib.sha256(where.encode()).hexdigest()[:16]
         self.path = cache_dir / f"{self.PREFIX}-{digest}.json"
         self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.hits = 0
@@ -304,19 +306,29 @@ def evaluate(bench: str, model: str, out: str, cache_dir: str | None = None, lim
     if not rows:
         raise ValueError(f"bench {bench} has no samples")
     agg = aggregate(rows)
-    result = {"model": model, "bench": str(bench), "seconds": round(time.perf_counter() - t0, 2),
+    result = {"model": model, "bench": public_uri(str(bench)), "seconds": round(time.perf_counter() - t0, 2),
               "ned_mode": ned_mode if read_text else None, "ocr_cache_hits": cache.hits,
               **({"line_detections": reader.detections - detections_before} if reader else {}),
               "lpips": "computed" if lpips else "not available", **agg}
-    outp = Path(out)
-    outp.mkdir(parents=True, exist_ok=True)
     schema = pa.schema([("key", pa.string()), ("data_source", pa.string()), ("layout", pa.string()),
                         ("lang", pa.string()), ("size_bucket", pa.string()), ("template", pa.string()),
                         ("source", pa.string()), ("ocr_orig", pa.string()), ("ocr_recon", pa.string()),
                         ("ned", pa.float64()), ("ned_mode", pa.string()), ("lines", pa.int32()),
                         ("psnr", pa.float64()), ("ssim", pa.float64()),
                         ("lpips", pa.float64()), ("gt_ned_orig", pa.float64()), ("gt_ned_recon", pa.float64())])
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), outp / "per_image.parquet")
-    (outp / "metrics.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    (outp / "metrics.md").write_text(markdown(model, bench, agg, ned_mode))
+    _write_results(str(out), pa.Table.from_pylist(rows, schema=schema), result,
+                   markdown(model, bench, agg, ned_mode))
     return result
+
+
+def _write_results(out: str, per_image: pa.Table, result: dict, md: str) -> None:
+    """per_image.parquet, metrics.json and metrics.md into ``out``, a dir or a URI."""
+    from textsynth.shards import atomic_write, filesystem
+
+    fs, root = filesystem(out)
+    fs.create_dir(root, recursive=True)
+    buf = pa.BufferOutputStream()
+    pq.write_table(per_image, buf)
+    atomic_write(fs, f"{root}/per_image.parquet", buf.getvalue().to_pybytes())
+    atomic_write(fs, f"{root}/metrics.json", json.dumps(result, indent=1, ensure_ascii=False).encode())
+    atomic_write(fs, f"{root}/metrics.md", md.encode())

@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 from textsynth import paths
-from textsynth.shardio import MAX_MEMBER_BYTES, Refused, member_refusal, open_input, regular_members, shard_uris
+from textsynth.shardio import (MAX_MEMBER_BYTES, Refused, member_refusal, open_input, public_uri, regular_members,
+                               shard_uris)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
@@ -121,9 +122,14 @@ class Backgrounds:
         sources = [str(d) for d in (dirs or [paths.backgrounds_dir()])]
         self.files: dict[str, Path] = {}
         self.shards: list[str] = []
+        # A shard's name in recipes is its URI without credentials a user may have put in it
+        # (samples record it); this maps the name back to the URI that opens it.
+        self._uri: dict[str, str] = {}
         for src in sources:
             if "://" in src or "{" in src or src.endswith(".tar"):
-                self.shards += shard_uris(src)
+                for uri in shard_uris(src):
+                    self._uri[public_uri(uri)] = uri
+                    self.shards.append(public_uri(uri))
                 continue
             d = Path(src)
             for p in sorted(d.rglob("*")):
@@ -131,6 +137,7 @@ class Backgrounds:
                     self.files.setdefault(p.relative_to(d).as_posix(), p)
                 elif p.suffix == ".tar" and p.is_file():
                     self.shards.append(str(p.resolve()))
+                    self._uri[self.shards[-1]] = self.shards[-1]
         if not self.files and not self.shards:
             raise ValueError(f"no background images or .tar shards under {', '.join(sources)}; "
                              "run `textsynth assets fetch` or set background.dirs")
@@ -152,7 +159,7 @@ class Backgrounds:
         if shard in self.bad:
             raise BadImage(shard, self.bad[shard])
         try:
-            names, _ = self.members.members(shard)
+            names, _ = self.members.members(self._uri[shard])
         except BadImage as e:
             self.bad[shard] = e.reason
             raise
@@ -164,7 +171,7 @@ class Backgrounds:
         shard, sep, member = name.rpartition("#")
         if not sep or shard not in self.shards:
             raise BadImage(name, "missing", "not in background.dirs")
-        return decode_image(self.members.read(shard, member), self.max_pixels, name)
+        return decode_image(self.members.read(self._uri[shard], member), self.max_pixels, name)
 
     def load(self, name: str) -> np.ndarray:
         img = self._cache.get(name)

@@ -45,7 +45,7 @@ import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from textsynth.shardio import Refused, tar_samples
+from textsynth.shardio import Refused, child, is_uri, public_uri, shard_uris, tar_samples
 from textsynth.synthesis.backgrounds import IMAGE_SUFFIXES
 
 log = logging.getLogger("textsynth.vae")
@@ -74,6 +74,12 @@ def list_items(name: str, paths: list[str]) -> list[tuple[str, str]]:
     """Every input of a source as ``(kind, path)``, kind ``tar`` or ``image``, sorted."""
     items: list[tuple[str, str]] = []
     for p in paths:
+        if is_uri(p) or "{" in p:   # shards on an object store (a folder, an output, a pattern)
+            tars = shard_uris(child(p, "shards")) or shard_uris(p)
+            if not tars:
+                raise FileNotFoundError(f"data.sources.{name}.paths: no .tar shards at {public_uri(p)}")
+            items += [("tar", t) for t in tars]
+            continue
         path = resolve(p)
         if path.is_file() and path.suffix == ".tar":
             items.append(("tar", str(path)))
