@@ -266,3 +266,39 @@ def test_train_reads_its_shards_from_s3(s3, assets, tmp_path):
                                 sample_every=100, ckpt_every=100))
         hist[where] = [h["loss"] for h in run(cfg, tmp_path / where, progress=False)["history"]]
     assert len(hist["s3"]) == 8 and hist["s3"] == hist["local"]   # the same samples, in the same order
+
+
+def test_gallery_browses_an_s3_output_like_its_local_twin(s3, local_synth, s3_synth):
+    import json
+    import threading
+    import urllib.request
+
+    from textsynth.gallery.server import make_server
+
+    answers = {}
+    for where, spec in (("local", str(local_synth)), ("s3", s3_synth)):
+        server, gallery = make_server([spec], port=0, quiet=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            ds = gallery.catalog.datasets["synth"]
+            assert not ds.errors and len(ds.shards) == 8
+            get = lambda path: urllib.request.urlopen(base + path).read()  # noqa: E731
+            listing = json.loads(get("/api/query?per_page=100"))
+            keys = [(it["shard"], it["key"]) for it in listing["items"]]
+            answers[where] = {
+                "counts": listing["counts"], "total": listing["total"],
+                "images": [get(f"/api/image?dataset=synth&shard={s}&key={k}") for s, k in keys[::5]],
+                "meta": [json.loads(get(f"/api/sample?dataset=synth&shard={s}&key={k}"))["meta"]
+                         for s, k in keys[::7]],
+                "stats": [json.loads(get("/api/stats?dataset=synth"))[k] for k in ("counts", "dataset")],
+                "job_samples": json.loads(get("/api/stats?dataset=synth"))["job_stats"]["samples"]}
+        finally:
+            server.shutdown()
+            server.server_close()
+    assert answers["s3"]["total"] == 48 and answers["s3"] == answers["local"]
+
+
+def test_experiment_out_on_s3_is_refused_with_the_reason(s3):
+    r = _ts("experiment", "--config", "pipelines/configs/ablation_cpu.yaml", "--out", s3.uri("exp"), "--quick")
+    assert r.returncode != 0 and "must be local" in r.stderr and "Traceback" not in r.stderr

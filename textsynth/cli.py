@@ -205,7 +205,7 @@ def _cmd_gallery(args) -> int:
                                   max_body_bytes=args.max_body_bytes)
     cat = gallery.catalog
     for name, ds in cat.datasets.items():
-        print(f"gallery: {name}: {cat.rows_of(name)} samples in {len(ds.shards)} shards ({ds.root})")
+        print(f"gallery: {name}: {cat.rows_of(name)} samples in {len(ds.shards)} shards ({ds.root.location})")
         if ds.empty_shards:
             print(f"gallery:   {len(ds.empty_shards)} empty shard(s) (every sample skipped): "
                   f"{', '.join(ds.empty_shards[:5])}{' ...' if len(ds.empty_shards) > 5 else ''}")
@@ -253,6 +253,16 @@ def _cmd_experiment(args) -> int:
     from textsynth.extras import require
 
     require("torch", "the experiment's training stage")
+    from textsynth.shardio import is_uri
+
+    if is_uri(args.out):
+        raise SystemExit(
+            f"error: experiment --out {args.out.split('?')[0]}: an experiment's dir must be local. "
+            "It is one machine's working state, not a dataset: training checkpoints resumed in "
+            "place, thousands of reconstructions read back by OCR, stage markers and caches. Run "
+            "it on local disk and copy the finished dir (results.json, results.md, the figures) "
+            "to the object store; its synth and curate jobs are the parts that scale out "
+            "(pipelines/experiment.py under `ray job submit`).")
     from textsynth.experiment import load_experiment_config, run
     from textsynth.vae.train import setup_logging
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from textsynth.gallery.files import UnsafeFile, open_inside
+from textsynth.gallery.files import ServedDir, ServedURI, UnsafeFile, served
 from textsynth.memory import give_back_memory
 
 # Per-row string facets ("canvas" is WIDTHxHEIGHT, made from the index's width and height).
@@ -84,11 +84,11 @@ class Codes:
 @dataclass
 class Dataset:
     name: str
-    root: Path
+    root: ServedDir | ServedURI
     shards: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # per-file problems; the rest still loads
     empty_shards: list[str] = field(default_factory=list)  # 0-sample shards (listed, no rows)
-    index_dir: Path | None = None
+    index_dir: str | None = None                    # "index", or "shards" in older outputs
     stats: dict | None = None
     rejects: pa.Table | None = None                  # curate output: one row per reject
 
@@ -98,11 +98,11 @@ class Dataset:
                 "rejects": 0 if self.rejects is None else self.rejects.num_rows}
 
 
-def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
-    """(unique name, path) per served dir; names are the folder names made URL-safe."""
+def dataset_names(dirs: list[str]) -> list[tuple[str, ServedDir | ServedURI]]:
+    """(unique name, served dir) per served dir or URI; names are the folder names made URL-safe."""
     out, seen = [], set()
     for d in dirs:
-        root = Path(d).resolve()
+        root = served(d)
         base = re.sub(r"[^A-Za-z0-9_.-]", "_", root.name).lstrip(".-") or "dataset"
         name, n = base, 2
         while name in seen:
@@ -112,14 +112,14 @@ def dataset_names(dirs: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def _read_parquet(root: Path, path: Path, columns: list[str] | None = None) -> pa.Table:
-    with open_inside(root, path) as f:
+def _read_parquet(root: ServedDir | ServedURI, rel: str, columns: list[str] | None = None) -> pa.Table:
+    with root.open(rel) as f:
         return pq.ParquetFile(f).read(columns=columns)
 
 
-def _read_index(root: Path, path: Path) -> pa.Table | None:
+def _read_index(root: ServedDir | ServedURI, rel: str) -> pa.Table | None:
     """The listing columns of one shard index; None for an empty (0-sample) shard."""
-    with open_inside(root, path) as f:
+    with root.open(rel) as f:
         index = pq.ParquetFile(f)
         if index.metadata.num_rows == 0:  # a shard where every sample was skipped: empty, not broken
             return None
@@ -143,13 +143,14 @@ def _fonts(t: pa.Table) -> pa.ListArray:
 
 def _load_rejects(ds: Dataset) -> pa.Table | None:
     parts = []
-    for path in sorted((ds.root / "rejects").glob("*.parquet")):
+    for file in ds.root.names("rejects", ".parquet"):
         try:
-            t = _read_parquet(ds.root, path)
-            parts.append(t.append_column("shard", pa.array([path.stem] * t.num_rows, pa.string())))
+            t = _read_parquet(ds.root, f"rejects/{file}")
+            stem = file.removesuffix(".parquet")
+            parts.append(t.append_column("shard", pa.array([stem] * t.num_rows, pa.string())))
         except Exception as e:  # noqa: BLE001
             ds.errors.append(str(e) if isinstance(e, UnsafeFile) else
-                             f"rejects/{path.name}: unreadable ({type(e).__name__}: {e})")
+                             f"rejects/{file}: unreadable ({type(e).__name__}: {e})")
     return pa.concat_tables(parts, promote_options="default") if parts else None
 
 
@@ -169,8 +170,8 @@ class Catalog:
         self.spans: dict[tuple[str, str], tuple[int, int]] = {}  # (dataset, shard) -> row range
         self.num_rows = 0
         for name, root in dataset_names(dirs):
-            if not root.is_dir():
-                raise FileNotFoundError(f"{root}: no such directory")
+            if not root.exists():
+                raise FileNotFoundError(f"{root.location}: no such directory")
             self._load_dataset(name, root)
         for c in (*self.facets.values(), self.font_values):
             c.finish()
@@ -191,44 +192,45 @@ class Catalog:
 
     # ------------------------------------------------------------------ loading
 
-    def _load_dataset(self, name: str, root: Path) -> None:
+    def _load_dataset(self, name: str, root: ServedDir | ServedURI) -> None:
         ds = self.datasets[name] = Dataset(name, root)
-        if not (root / "shards").is_dir():
-            ds.errors.append(f"{root}: no shards/ folder (not a synth, curate or bench output dir)")
+        if not root.is_dir("shards"):
+            ds.errors.append(f"{root.location}: no shards/ folder (not a synth, curate or bench output dir)")
             return
         # indexes live in index/ (older outputs kept them beside the tars in shards/)
-        index_dir = root / "index" if (root / "index").is_dir() else root / "shards"
-        ds.index_dir = index_dir
-        for path in sorted(index_dir.glob("*.parquet")):
-            if not NAME_RE.match(path.stem):
-                ds.errors.append(f"{path.name}: unusable shard name, skipped")
+        ds.index_dir = index_dir = "index" if root.is_dir("index") else "shards"
+        for file in root.names(index_dir, ".parquet"):
+            stem = file.removesuffix(".parquet")
+            if not NAME_RE.match(stem):
+                ds.errors.append(f"{file}: unusable shard name, skipped")
                 continue
             try:
-                t = _read_index(root, path)
+                t = _read_index(root, f"{index_dir}/{file}")
                 fonts = _fonts(t) if t is not None else None
             except UnsafeFile as e:
                 ds.errors.append(str(e))
                 continue
             except Exception as e:  # noqa: BLE001 - any unreadable index is reported, not fatal
-                ds.errors.append(f"{path.name}: unreadable index ({type(e).__name__}: {e})")
+                ds.errors.append(f"{file}: unreadable index ({type(e).__name__}: {e})")
                 continue
-            ds.shards.append(path.stem)
+            ds.shards.append(stem)
             if t is None:
-                ds.empty_shards.append(path.stem)
+                ds.empty_shards.append(stem)
             else:
-                self._add_shard(name, path.stem, t, fonts)
-        for path in sorted((root / "shards").glob("*.tar")):
-            if path.stem not in ds.shards and ".tmp-" not in path.name and NAME_RE.match(path.stem):
-                ds.errors.append(f"{path.name}: no parquet index next to it, not listed")
-            elif path.stem in ds.shards:
+                self._add_shard(name, stem, t, fonts)
+        for file in root.names("shards", ".tar"):
+            stem = file.removesuffix(".tar")
+            if stem not in ds.shards and ".tmp-" not in file and NAME_RE.match(stem):
+                ds.errors.append(f"{file}: no parquet index next to it, not listed")
+            elif stem in ds.shards:
                 try:  # said once here; its images are refused (403) on every request
-                    open_inside(root, path).close()
+                    root.open(f"shards/{file}").close()
                 except UnsafeFile as e:
                     ds.errors.append(str(e))
                 except OSError:
                     pass  # unreadable: reported per request, as before
         try:
-            with open_inside(root, root / "stats.json") as f:
+            with root.open("stats.json") as f:
                 ds.stats = json.loads(f.read())
         except FileNotFoundError:
             pass
@@ -281,7 +283,7 @@ class Catalog:
         shard = self.facets["shard"].values[self.facets["shard"].codes[i]]
         if ext < 0:  # the image member does not follow KEY.EXT: read it from the index
             ds = self.datasets[self.facets["dataset"].values[self.facets["dataset"].codes[i]]]
-            t = _read_parquet(ds.root, ds.index_dir / f"{shard}.parquet", ["key", "image"])
+            t = _read_parquet(ds.root, f"{ds.index_dir}/{shard}.parquet", ["key", "image"])
             image = t["image"][pc.index(t["key"], key).as_py()].as_py()
         else:
             image = f"{key}.{self.facets['ext'].values[ext]}"

@@ -153,7 +153,7 @@ class Gallery:
         """A member of ``ds.root/folder/shard.tar``: 403 for a tar that must not be opened
         (a symlink, or out of the served dir), 500 for a missing member or a broken tar."""
         try:
-            return self.tars.read(ds.root, ds.root / folder / f"{shard}.tar", name, offset, size)
+            return self.tars.read(ds.root, f"{folder}/{shard}.tar", name, offset, size)
         except UnsafeFile as e:
             raise HttpError(403, f"{ds.name}: {e}") from None
         except MemberError as e:
