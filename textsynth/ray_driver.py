@@ -69,15 +69,50 @@ def error_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg[-1] if msg else ''}"
 
 
+def this_node() -> str:
+    """The Ray node id of the process running a task ("local" outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+
+
+def _alive_nodes(ray) -> dict[str, str]:
+    return {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in ray.nodes() if n.get("Alive")}
+
+
+def _tasks_on(ray, node: str, pending: dict) -> list:
+    """The pending items whose task had an attempt on ``node`` (Ray's state API; empty when
+    the cluster has none, as an embedded Ray without its dashboard)."""
+    try:
+        from ray.util.state import list_tasks
+
+        ids = {t.task_id for t in list_tasks(address=ray.get_runtime_context().gcs_address,
+                                            filters=[("node_id", "=", node)], limit=10_000,
+                                            raise_on_missing_output=False)}
+    except Exception as e:  # noqa: BLE001 - no state API: the loss is still reported, without items
+        logging.getLogger("textsynth.ray").info("Ray's task list is not available (%s)", error_line(e))
+        return []
+    return [item for ref, (item, _) in pending.items() if ref.task_id().hex() in ids]
+
+
+NODE_CHECK_SECONDS = 2.0   # how often the driver looks for lost nodes while it waits
+
+
 def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None = None,
                   max_retries: int = 2, window: int | None = None,
-                  task_timeout: float | None = None, num_cpus: int | None = None) -> Iterator[tuple[Any, Any, str | None]]:
+                  task_timeout: float | None = None, num_cpus: int | None = None,
+                  events: list | None = None) -> Iterator[tuple[Any, Any, str | None]]:
     """Run ``fn(*args, item)`` as Ray tasks; yield ``(item, result, None)`` or
     ``(item, None, error)`` per item in completion order, after Ray's retries.
 
     ``task_timeout`` counts from submission (retries and the short wait in the window
-    included): a task past it is cancelled and yielded as an error."""
+    included): a task past it is cancelled and yielded as an error. A node that leaves the
+    cluster mid-job is logged with the items it was running (Ray retries them elsewhere, up
+    to ``max_retries``) and appended to ``events`` as ``{"lost_node", "address", "retried"}``."""
     ray = init_ray(address, num_cpus)
+    log = logging.getLogger("textsynth.ray")
+    alive = _alive_nodes(ray)
+    events = [] if events is None else events
     task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(fn)
     arg_refs = [ray.put(a) for a in args]  # shipped to the object store once, not per task
     window = window or max(8, 4 * int(ray.cluster_resources().get("CPU", 1)))
@@ -90,11 +125,29 @@ def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None
             if len(pending) >= window:
                 return
 
+    checked = time.monotonic()
+
+    def check_nodes(now_or_never: bool = False):
+        nonlocal alive, checked
+        if time.monotonic() - checked < NODE_CHECK_SECONDS and not now_or_never:
+            return
+        checked = time.monotonic()
+        now = _alive_nodes(ray)
+        for node in sorted(set(alive) - set(now)):
+            retried = _tasks_on(ray, node, pending)
+            events.append({"lost_node": node, "address": alive[node], "retried": retried})
+            log.warning("node %s (%s) left the cluster; its running tasks are retried on the "
+                        "other nodes: %s", node, alive[node],
+                        ", ".join(str(getattr(x, "name", x)) for x in retried) or "none found in Ray's task list")
+        alive = {**now, **{n: a for n, a in alive.items() if n in now}}
+
     top_up()
     while pending:
         wait = None if task_timeout is None else \
             max(0.0, min(t for _, t in pending.values()) + task_timeout - time.monotonic())
+        wait = NODE_CHECK_SECONDS if wait is None else min(wait, NODE_CHECK_SECONDS)
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait)
+        check_nodes()
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)  # batch finished ones
         for ref in ready:
             item, _ = pending.pop(ref)
@@ -109,3 +162,4 @@ def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None
                 item, _ = pending.pop(ref)
                 yield item, None, f"TimeoutError: still running {task_timeout:g} s after submission; cancelled"
         top_up()
+    check_nodes(now_or_never=True)   # a loss the cluster noticed only as the last tasks ended

@@ -561,13 +561,14 @@ def publish(fs: pafs.FileSystem, root: str, name: str, tar_bytes: bytes, pq_byte
     return record
 
 
-def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str) -> dict:
-    """Render and publish one shard; returns its completion record."""
+def write_shard(res: Resources, spec: ShardSpec, fs: pafs.FileSystem, root: str, **record) -> dict:
+    """Render and publish one shard; returns its completion record (``record`` added to it:
+    e.g. the node that made it)."""
     t0 = time.perf_counter()
     tar_bytes, pq_bytes, stats = render_shard(res, spec)
     seconds = time.perf_counter() - t0
     return publish(fs, root, spec.name, tar_bytes, pq_bytes, stats.samples, spec=asdict(spec),
-                   stats=stats.as_dict(), seconds=round(seconds, 3))
+                   stats=stats.as_dict(), seconds=round(seconds, 3), **record)
 
 
 def _stats(v) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 
 from textsynth.synthesis.generate import Stats, top_reasons
-from textsynth.ray_driver import map_unordered
+from textsynth.ray_driver import map_unordered, this_node
 from textsynth.card import write_manifest
 from textsynth.shards import (ShardSpec, atomic_write, claim_output, filesystem, plan, read_completion,
                               resolve_uri, write_shard)
@@ -45,7 +45,7 @@ def _resources(cfg: dict):
 def make_shard(cfg: dict, out_uri: str, spec: ShardSpec) -> dict:
     """Render and publish one shard (runs inside a Ray worker, or inline)."""
     fs, root = filesystem(out_uri)
-    return write_shard(_resources(cfg), spec, fs, root)
+    return write_shard(_resources(cfg), spec, fs, root, node=this_node())
 
 
 @dataclass
@@ -95,6 +95,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     done_before = len(specs) - len(todo)
     t0 = time.perf_counter()
     failed: dict[int, str] = {}
+    events: list[dict] = []   # nodes lost mid-job (a cluster), with the shards retried elsewhere
     if todo:
         # Counts samples (planned per finished shard, so the total and ETA are exact); the
         # postfix shows shards and how many samples were actually made (skips excluded).
@@ -104,7 +105,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
         shards_done = done_before
         for spec, record, error in map_unordered(make_shard, todo, cfg, out, address=address,
                                                  max_retries=max_retries, task_timeout=task_timeout,
-                                                 num_cpus=num_cpus):
+                                                 num_cpus=num_cpus, events=events):
             if error:
                 failed[spec.index] = error
             else:
@@ -126,6 +127,9 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
         "corpus_skips": corpus_skips,   # corpus lines left out at load, by reason
         "shards": len(specs), "shards_done": sum(1 for r in records.values() if r),
         "shards_failed": sorted(failed),
+        # which node made which shard (this run's), and the nodes lost on the way
+        "nodes": _by_node(records[s.index] for s in todo if records[s.index]),
+        "lost_nodes": [{**e, "retried": sorted(x.index for x in e["retried"])} for e in events],
         # Timing fields describe the last invocation only (they differ between runs).
         "timing": {"wall_seconds": round(wall, 3), "shards_this_run": len(todo) - len(failed),
                    "samples_this_run": new_samples,
@@ -134,6 +138,13 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1).encode())
     write_manifest(fs, root, job)
     return JobResult(len(specs), done_before, failed, stats, num_samples, cfg["output"]["min_yield"])
+
+
+def _by_node(records) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for r in records:
+        out.setdefault(r.get("node", "local"), []).append(r["spec"]["index"])
+    return {n: sorted(v) for n, v in sorted(out.items())}
 
 
 def summary(result: JobResult, out: str) -> str:
