@@ -119,9 +119,20 @@ def shard_uris(spec: str, suffixes: tuple[str, ...] = SHARD_SUFFIXES) -> list[st
 
 
 def open_input(uri: str):
-    """A seekable binary file for a local path or a filesystem URI."""
+    """A seekable binary file for a local path or a filesystem URI (on an object store every
+    read is a ranged request: for reading a whole file in order, use :func:`open_stream`)."""
     fs, path = pafs.FileSystem.from_uri(uri if is_uri(uri) else str(Path(uri).resolve()))
     return fs.open_input_file(path)
+
+
+STREAM_BUFFER = 8 << 20   # bytes read ahead per request when a file is read in order
+
+
+def open_stream(uri: str):
+    """A binary stream read front to back through an ``STREAM_BUFFER`` read-ahead: a tar
+    streamed from an object store is a few large requests, not one per 512-byte header."""
+    fs, path = pafs.FileSystem.from_uri(uri if is_uri(uri) else str(Path(uri).resolve()))
+    return fs.open_input_stream(path, buffer_size=STREAM_BUFFER)
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ def tar_samples(uri: str, max_member_bytes: int = MAX_MEMBER_BYTES,
     Raises tarfile.TarError / OSError on a corrupt or truncated tar (the samples before the
     damage have been yielded)."""
     key, files, size, refused = None, {}, 0, None
-    with open_input(uri) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+    with open_stream(uri) as f, tarfile.open(fileobj=f, mode="r|") as tar:
         for m in regular_members(tar):
             folder, _, base = m.name.rpartition("/")
             k, _, ext = base.partition(".")
