@@ -128,6 +128,7 @@ def _cmd_eval(args) -> int:
 
     check("paddleocr", purpose="textsynth eval (OCR)")
     from textsynth.evaluation.run import evaluate
+    from textsynth.shardio import split_query
 
     out = args.out or str(Path("out") / "eval" / f"{Path(split_query(args.bench)[0]).name}--{Path(args.model).name}")
     lpips = None
