@@ -139,7 +139,7 @@ def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None
             log.warning("node %s (%s) left the cluster; its running tasks are retried on the "
                         "other nodes: %s", node, alive[node],
                         ", ".join(str(getattr(x, "name", x)) for x in retried) or "none found in Ray's task list")
-        alive = {**now, **{n: a for n, a in alive.items() if n in now}}
+        alive = now
 
     top_up()
     while pending:
