@@ -127,36 +127,6 @@ def _without_origins(tree: dict[str, bytes]) -> dict:
     return out
 
 
-@pytest.fixture(scope="module")
-def web_inputs(assets, tmp_path_factory):
-    """A webdataset tar and a parquet table of document tiles and a photo, on disk."""
-    import io
-    import json
-    import tarfile
-
-    import cv2
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from docpages import EN_PDF, densest_tiles, doc, page
-
-    png = lambda rgb: cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()  # noqa: E731
-    tiles = [png(t) for p in (4, 5) for t in densest_tiles(page(doc(EN_PDF), p), 2)]
-    web = tmp_path_factory.mktemp("web")
-    (web / "news").mkdir()
-    with tarfile.open(web / "news" / "part-000.tar", "w") as tar:
-        for key, data in (("a", tiles[0]), ("b", tiles[1])):
-            for name, blob in ((f"{key}.png", data), (f"{key}.json", json.dumps({"site": "news"}).encode())):
-                info = tarfile.TarInfo(name)
-                info.size = len(blob)
-                tar.addfile(info, io.BytesIO(blob))
-    (web / "tables").mkdir()
-    pq.write_table(pa.table({"key": ["r0", "r1"], "image": [tiles[2], tiles[3]]}),
-                   web / "tables" / "t-000.parquet")
-    cfg = web / "curate.yaml"
-    cfg.write_text("crop: {sizes: [256]}\n")
-    return web
-
-
 def test_curate_with_inputs_and_output_on_s3(s3, web_inputs, tmp_path):
     _upload(s3, web_inputs, "web")
     cfg = web_inputs / "curate.yaml"

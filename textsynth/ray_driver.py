@@ -76,6 +76,15 @@ def this_node() -> str:
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
 
 
+def by_node(made: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    """``(node, index)`` pairs as {node: sorted indices}: which node made which shard or
+    partition, for a job's stats.json."""
+    out: dict[str, list[int]] = {}
+    for node, index in made:
+        out.setdefault(node, []).append(index)
+    return {n: sorted(v) for n, v in sorted(out.items())}
+
+
 def _alive_nodes(ray) -> dict[str, str]:
     return {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in ray.nodes() if n.get("Alive")}
 

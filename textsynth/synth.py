@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 
 from textsynth.synthesis.generate import Stats, top_reasons
-from textsynth.ray_driver import map_unordered, this_node
+from textsynth.ray_driver import by_node, map_unordered, this_node
 from textsynth.card import write_manifest
 from textsynth.shards import (ShardSpec, atomic_write, claim_output, filesystem, plan, read_completion,
                               resolve_uri, write_shard)
@@ -128,7 +128,7 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
         "shards": len(specs), "shards_done": sum(1 for r in records.values() if r),
         "shards_failed": sorted(failed),
         # which node made which shard (this run's), and the nodes lost on the way
-        "nodes": _by_node(records[s.index] for s in todo if records[s.index]),
+        "nodes": by_node((records[s.index].get("node", "local"), s.index) for s in todo if records[s.index]),
         "lost_nodes": [{**e, "retried": sorted(x.index for x in e["retried"])} for e in events],
         # Timing fields describe the last invocation only (they differ between runs).
         "timing": {"wall_seconds": round(wall, 3), "shards_this_run": len(todo) - len(failed),
@@ -138,13 +138,6 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
     atomic_write(fs, f"{root}/stats.json", json.dumps(stats, indent=1).encode())
     write_manifest(fs, root, job)
     return JobResult(len(specs), done_before, failed, stats, num_samples, cfg["output"]["min_yield"])
-
-
-def _by_node(records) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for r in records:
-        out.setdefault(r.get("node", "local"), []).append(r["spec"]["index"])
-    return {n: sorted(v) for n, v in sorted(out.items())}
 
 
 def summary(result: JobResult, out: str) -> str:

@@ -53,6 +53,10 @@ class Partition:
     index: int
     sources: tuple[Source, ...]
 
+    @property
+    def name(self) -> str:   # as its work files and completion marker are named
+        return f"part-{self.index:06d}"
+
 
 @dataclass
 class Page:

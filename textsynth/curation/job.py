@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from textsynth.curation import dedup, ingest
 from textsynth.curation.cascade import Cascade, PartitionResult, RejectRow
-from textsynth.ray_driver import map_unordered
+from textsynth.ray_driver import by_node, map_unordered, this_node
 from textsynth.shardio import public_uri
 from textsynth.synthesis.render import encode, encode_output
 from textsynth.card import write_manifest
@@ -120,7 +120,7 @@ def curate_partition(cfg: dict, out_uri: str, dataset: str, part: ingest.Partiti
     result = _cascade(cfg).run(dataset, part)
     files = dict(zip(("tar", "parquet", "dedup"), _candidate_files(result, cfg["output"])))
     files["rejects"], files["rejects_tar"] = _reject_files(result.rejects, cfg["output"])
-    name = f"part-{part.index:06d}"
+    name = part.name
     for kind, data in files.items():
         atomic_write(fs, f"{root}/_work/{WORK_FILES[kind].format(p=name)}", data)
     record = {
@@ -131,6 +131,7 @@ def curate_partition(cfg: dict, out_uri: str, dataset: str, part: ingest.Partiti
         "stage_seconds": {k: round(v, 3) for k, v in result.seconds.items()},
         "seconds": round(time.perf_counter() - t0, 3),
         "sha256": {kind: _sha(data) for kind, data in files.items()},
+        "node": this_node(),
     }
     atomic_write(fs, f"{root}/_work/_completions/{name}.json", json.dumps(record, indent=1).encode())
     return record
@@ -153,7 +154,7 @@ def read_partition_marker(fs, root: str, cfg: dict, part: ingest.Partition) -> d
     """The partition's record if it finished with these inputs and config and its files
     still match their checksums; None (the partition is redone) otherwise, a malformed
     marker included."""
-    name = f"part-{part.index:06d}"
+    name = part.name
     try:
         record = parse_marker(read_bytes(fs, f"{root}/_work/_completions/{name}.json"), PARTITION_FIELDS)
     except ValueError:
@@ -286,6 +287,7 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
     todo = [p for p in parts if records[p.index] is None]
     done_before = len(parts) - len(todo)
     failed: dict[int, str] = {}
+    events: list[dict] = []   # nodes lost mid-job (a cluster), with the partitions retried elsewhere
     t0 = time.perf_counter()
     if todo:
         # Counts inputs (files, URLs), the unit a user knows the total of; a partition's
@@ -295,7 +297,8 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
         kept = sum(r["candidates"] for r in records.values() if r)
         for part, record, error in map_unordered(curate_partition, todo, cfg, out, dataset,
                                                  address=address, max_retries=max_retries,
-                                                 task_timeout=task_timeout, num_cpus=num_cpus):
+                                                 task_timeout=task_timeout, num_cpus=num_cpus,
+                                                 events=events):
             if error:
                 failed[part.index] = f"{error} (inputs: {', '.join(s.uri for s in part.sources)})"
             else:
@@ -324,6 +327,9 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
         "rejects": dict(sorted(rejects.items())),
         "stage_counts": dict(stage_counts),
         "stage_seconds": {k: round(v, 3) for k, v in stage_seconds.items()},
+        # which node curated which partition (this run's), and the nodes lost on the way
+        "nodes": by_node((records[p.index].get("node", "local"), p.index) for p in todo if records[p.index]),
+        "lost_nodes": [{**e, "retried": sorted(x.index for x in e["retried"])} for e in events],
         # Timing fields describe the last invocation only (they differ between runs).
         "timing": {"wall_seconds": round(time.perf_counter() - t0, 3),
                    "phase1_seconds": round(phase1, 3), "partitions_this_run": len(todo) - len(failed)},

@@ -70,6 +70,7 @@ DEFAULTS: dict = {
         "snapshot_every": 0,           # weights-only snapshots/step_N.pt for curves (0 = off)
         "keep_checkpoints": 3,
         "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
+        "max_failures": 3,             # Ray Train: restarts after a lost worker, each from the last checkpoint
         "cpu_threads": 0,              # torch threads per worker on CPU (0 = torch's default)
         # step speed (BENCHMARKS.md "VAE trainer"): channels-last convs (same numbers up to
         # float rounding), torch.compile of the VAE (worth it only for long runs: it compiles
@@ -195,6 +196,7 @@ def _check(cfg: dict) -> None:
     number("train.grad_clip", t["grad_clip"], 0, above=True)
     number("train.ema", t["ema"], 0, 1, below=True)
     number("train.keep_checkpoints", t["keep_checkpoints"], 1, integer=True)
+    number("train.max_failures", t["max_failures"], 0, 1000, integer=True)
     number("train.cpu_threads", t["cpu_threads"], 0, 1024, integer=True)
     number("loss.l1", lo["l1"], 0)
     number("loss.lpips.weight", lo["lpips"]["weight"], 0)

@@ -226,6 +226,12 @@ def random_crop(img: np.ndarray, res: int, scale: list[float], rng: np.random.Ge
 
 # ------------------------------------------------------------------------ one phase, batched
 
+def stream_share(items: list, stream: int, n_streams: int) -> list:
+    """The inputs one loader stream reads: its own slice when there is a file for every
+    stream (so ranks and loader processes never read the same shard), else all of them."""
+    return items[stream::n_streams] if len(items) >= n_streams else items
+
+
 class PhaseStream(IterableDataset):
     """Batches ``(uint8 images (B, 3, R, R), source ids (B,))`` of one phase for one rank.
 
@@ -249,9 +255,7 @@ class PhaseStream(IterableDataset):
         names = list(ph.mix)
         pipes = []
         for k, name in enumerate(names):
-            items = self.items[name]
-            if len(items) >= n_streams:        # enough files: each stream reads its own
-                items = items[stream::n_streams]
+            items = stream_share(self.items[name], stream, n_streams)
             buckets = ph.buckets if name in ph.bucket_sources else None
             pipes.append(source_pipeline(name, items, seed_of(self.seed, ph.index, stream, k),
                                          buckets, self.shuffle))
@@ -289,6 +293,14 @@ class StagedData:
         self.source_names = list(self.sources)
         self.phases = build_phases(cfg)
         self.items = source_items(cfg, self.phases)
+
+    def rank_inputs(self) -> dict[str, list[str]]:
+        """Per source, the files this rank's loader streams read (keys stripped from URIs)."""
+        nw = max(1, self.cfg["data"]["num_workers"])
+        streams = range(self.rank * nw, (self.rank + 1) * nw)
+        return {name: sorted({public_uri(path) for s in streams
+                              for _, path in stream_share(items, s, self.world * nw)})
+                for name, items in self.items.items()}
 
     def phase_at(self, step: int) -> Phase:
         ph = self.phases[0]

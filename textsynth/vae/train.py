@@ -42,6 +42,7 @@ from textsynth.vae.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from textsynth.ray_driver import this_node
 from textsynth.vae.data import StagedData, source_items
 from textsynth.vae.losses import AlignProjection, Objective
 from textsynth.vae.model import VAE, model_config
@@ -406,7 +407,8 @@ def train_loop(cfg: dict, out: str | Path, resume: bool = False, stop_at: int | 
         batches.close()      # stops the loader processes
     final = step + 1 if history else step
     summary = {"rank": rank, "world": world, "start": start, "step": final, "history": list(history),
-               "param_checksum": float(sum(p.detach().double().sum() for p in vae.parameters()))}
+               "param_checksum": float(sum(p.detach().double().sum() for p in vae.parameters())),
+               "node": this_node(), "inputs": data.rank_inputs()}
     if device.type == "cuda":
         summary["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
         summary["gpu"] = torch.cuda.get_device_name(device)
@@ -458,7 +460,16 @@ def _ray_worker(config: dict) -> None:
     import ray.train.torch
 
     ctx = ray.train.get_context()
-    train_loop(config["cfg"], config["out"], resume=config["resume"], stop_at=config["stop_at"],
+    out = Path(config["out"])
+    # run() refused an --out that had checkpoints unless resuming, so a checkpoint here was
+    # written by this run before Ray Train restarted its workers (a worker or node died):
+    # continue from it, as --resume would.
+    resume = config["resume"] or (out / "checkpoints" / "last.pt").exists()
+    if resume and not config["resume"] and ctx.get_world_rank() == 0:
+        setup_logging(out)   # into the run's train.log, too
+        log.warning("a worker was lost: the restarted workers resume from %s",
+                    out / "checkpoints" / "last.pt")
+    train_loop(config["cfg"], out, resume=resume, stop_at=config["stop_at"],
                rank=ctx.get_world_rank(), world=ctx.get_world_size(),
                device=ray.train.torch.get_device())
 
@@ -480,7 +491,7 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
         with logging_redirect_tqdm():  # log lines print above the bar, not through it
             return train_loop(cfg, out, resume=resume, stop_at=stop_at, progress=progress)
     import ray
-    from ray.train import RunConfig, ScalingConfig
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     setup_logging(None)
@@ -500,7 +511,9 @@ def run(cfg: dict, out: str | Path, resume: bool = False, workers: int | None = 
         _ray_worker,
         train_loop_config={"cfg": cfg, "out": str(out), "resume": resume, "stop_at": stop_at},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
-        run_config=RunConfig(name="textsynth-vae", storage_path=str(out / "ray")),
+        # storage and --out must be one folder every node sees (on one machine, or shared)
+        run_config=RunConfig(name="textsynth-vae", storage_path=str(out / "ray"),
+                             failure_config=FailureConfig(max_failures=cfg["train"]["max_failures"])),
     )
     trainer.fit()
     rank0 = json.loads((out / "ranks" / "rank0.json").read_text())
