@@ -73,10 +73,12 @@ def measure_textsynth(num: int, warmup: int) -> dict:
     return out
 
 
-def measure_naive_pillow(num: int) -> float:
+def measure_naive_pillow(num: int, out: Path | None = None) -> float:
     """The baseline a user would write in an afternoon: Pillow, fonts and decoded photos
     cached, a random photo crop, 2-8 corpus lines in a random face of the right script at
-    5-20 px, PNG at compression level 1. Same fonts, corpora and photos as textsynth."""
+    5-20 px, PNG at compression level 1. Same fonts, corpora and photos as textsynth. With
+    ``out``, each sample is written there as PNG + JSON (its lines: text, box, font, px),
+    as ``textsynth render`` writes them."""
     import io
     import random
 
@@ -95,7 +97,7 @@ def measure_naive_pillow(num: int) -> float:
         x, y = rnd.randint(0, photo.size[0] - side), rnd.randint(0, photo.size[1] - side)
         img = photo.crop((x, y, x + side, y + side)).resize((256, 256), Image.BILINEAR)
         draw = ImageDraw.Draw(img)
-        ty = 4
+        ty, labels = 4, []
         for _ in range(rnd.randint(2, 8)):
             lang = rnd.choice(["en", "zh"])
             face = rnd.choice(faces[lang])
@@ -105,20 +107,29 @@ def measure_naive_pillow(num: int) -> float:
                 fonts[key] = ImageFont.truetype(str(face.path), size, index=face.index)
             lines = res.corpora[lang].lines
             text = lines[rnd.randrange(len(lines))][:60]
-            draw.text((rnd.randint(2, 40), ty), text, font=fonts[key],
-                      fill=tuple(rnd.randint(0, 255) for _ in range(3)))
+            xy = (rnd.randint(2, 40), ty)
+            draw.text(xy, text, font=fonts[key], fill=tuple(rnd.randint(0, 255) for _ in range(3)))
+            labels.append({"text": text, "bbox": list(draw.textbbox(xy, text, font=fonts[key])),
+                           "font": face.path.name, "px": size})
             ty += size + 4
             if ty > 240:
                 break
-        buf = io.BytesIO()
-        img.save(buf, "PNG", compress_level=1)
-        return buf.getvalue()
+        return img, labels
 
+    def save(i, img, labels):
+        if out is None:
+            img.save(io.BytesIO(), "PNG", compress_level=1)
+            return
+        img.save(out / f"{i:06d}.png", compress_level=1)
+        (out / f"{i:06d}.json").write_text(json.dumps({"lines": labels}, ensure_ascii=False, indent=1))
+
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     for _ in range(min(num, 300)):  # warm-up: fill the font cache, as for textsynth
         sample()
     t = time.perf_counter()
-    for _ in range(num):
-        sample()
+    for i in range(num):
+        save(i, *sample())
     return _rate(num, time.perf_counter() - t)
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BIN = Path(sys.executable).parent
 
 
@@ -57,3 +59,25 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch):
     from textsynth.cli import main
 
     assert main(["train", "--config", "x.yaml", "--out", "y"]) == 2
+
+
+def test_render_writes_fpng_unless_the_config_or_set_chooses(assets, tmp_path):
+    """A preview folder favours speed (fpng); a config file or --set naming the encoder wins."""
+    import cv2
+
+    from textsynth.synthesis.render import encode
+
+    (tmp_path / "zlib.yaml").write_text("output: {png_encoder: zlib}\n")
+    runs = {"default": [], "set": ["--set", "output.png_encoder=zlib"],
+            "config": ["--config", str(tmp_path / "zlib.yaml")]}
+    pngs = {}
+    for name, extra in runs.items():
+        proc = _ts("render", "--num", "2", "--out", str(tmp_path / name), *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        pngs[name] = (tmp_path / name / "render-000000.png").read_bytes()
+    def rgb(png):
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+    assert pngs["default"] == encode(rgb(pngs["default"]), "png", png_encoder="fpng")
+    assert pngs["set"] == encode(rgb(pngs["default"]), "png", png_level=1, png_encoder="zlib") != pngs["default"]
+    assert pngs["config"] == encode(rgb(pngs["config"]), "png", png_level=1, png_encoder="zlib")

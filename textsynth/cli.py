@@ -39,7 +39,10 @@ def _cmd_render(args) -> int:
     from textsynth.synthesis.render import encode_output
     from textsynth.synthesis.resources import Resources
 
-    cfg = load_config(args.config, **config_overrides(args))
+    # A preview folder: fpng's speed over zlib's ~25% smaller files, unless the config or
+    # --set chooses (BENCHMARKS.md "Per-core efficiency").
+    cfg = load_config(args.config, command_defaults={"output": {"png_encoder": "fpng"}},
+                      **config_overrides(args))
     res = Resources(cfg)
     for note in res.notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -449,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render N samples locally (no Ray) with a contact sheet",
                        description="Render samples in this process for a quick look: writes "
                                    "<key>.png + <key>.json per sample, contact_sheet.png and "
-                                   "stats.json into --out.")
+                                   "stats.json into --out. PNGs are written with fpng (fast, "
+                                   "files ~25% larger than zlib's) unless the config or --set "
+                                   "output.png_encoder=zlib chooses; `synth` defaults to zlib.")
     r.add_argument("--config", help="YAML config (default: pipelines/configs/synth_en_zh.yaml)")
     r.add_argument("--num", type=positive_int, required=True, help="number of samples")
     r.add_argument("--out", required=True, help="output directory")

@@ -393,10 +393,11 @@ def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:
     return {tuple(int(v) for v in k.split("x")): w for k, w in sizes.items() if w > 0}
 
 
-def load_config(path: str | Path | None = None, **overrides) -> dict:
-    """Defaults, then the YAML file (the bundled English/Chinese config if None), then overrides."""
+def load_config(path: str | Path | None = None, command_defaults: dict | None = None, **overrides) -> dict:
+    """Defaults (with a command's own ``command_defaults`` over them), then the YAML file (the
+    bundled English/Chinese config if None), then overrides."""
     data = read_yaml(Path(path) if path else DEFAULT_CONFIG)
-    cfg = merge(DEFAULTS, data)
+    cfg = merge(merge(DEFAULTS, command_defaults or {}), data)
     cfg = merge(cfg, {k: v for k, v in overrides.items() if v is not None})
     _check(cfg)
     return cfg

@@ -12,6 +12,7 @@ BENCHMARKS.md), while a window of a few tasks per CPU keeps every worker busy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -104,6 +105,19 @@ def _tasks_on(ray, node: str, pending: dict) -> list:
     return [item for ref, (item, _) in pending.items() if ref.task_id().hex() in ids]
 
 
+def _on_one_cpu(fn: Callable) -> Callable:
+    """``fn`` for a task that holds one CPU. Ray caps the OpenMP and BLAS pools of its workers
+    at their CPUs, but OpenCV sizes its own pool to the host's cores: its threads would compete
+    with the neighbouring tasks (and the driver) for cores they hold. One thread it is."""
+    @functools.wraps(fn)   # the task keeps fn's name in Ray's task list and dashboard
+    def on_one_cpu(*args):
+        import cv2
+
+        cv2.setNumThreads(1)
+        return fn(*args)
+    return on_one_cpu
+
+
 NODE_CHECK_SECONDS = 2.0   # how often the driver looks for lost nodes while it waits
 
 
@@ -122,7 +136,7 @@ def map_unordered(fn: Callable, items: Iterable, *args: Any, address: str | None
     log = logging.getLogger("textsynth.ray")
     alive = _alive_nodes(ray)
     events = [] if events is None else events
-    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(fn)
+    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=True)(_on_one_cpu(fn))
     arg_refs = [ray.put(a) for a in args]  # shipped to the object store once, not per task
     window = window or max(8, 4 * int(ray.cluster_resources().get("CPU", 1)))
     todo = iter(items)
