@@ -9,12 +9,8 @@ One cluster serves the module; the node-loss test, which kills its worker node, 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,77 +19,24 @@ import pytest
 
 from test_object_store import _upload, files, objects, results
 
+from textsynth.raylocal import LocalCluster
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 JOB = ["--num-samples", "96", "--samples-per-shard", "4", "--seed", "7", "--quiet"]
 SHARDS = 24
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _agent_ports() -> list[str]:
-    """Each node's agents on free ports: their defaults (52365 and friends) collide between two
-    nodes on one machine, and with any other Ray running here."""
-    return [f"--{flag}={_free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                    "runtime-env-agent-port", "metrics-export-port")]
-
-
-def _start(args: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "ray"), "start", "--block", "--disable-usage-stats", *args],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _nodes(address: str, env: dict) -> int:
-    code = "import ray; ray.init(address='%s', log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))"
-    r = subprocess.run([sys.executable, "-c", code % address], env=env, capture_output=True, text=True, timeout=120)
-    return int(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else 0
-
-
 @pytest.fixture(scope="module")
 def cluster(s3, assets):
     """A head (1 CPU, dashboard and job API) and a worker node (1 CPU). The object-store keys
     are in both nodes' environment, as on a real cluster (never in a job's runtime_env, which
-    the dashboard shows)."""
-    tmp = Path(tempfile.mkdtemp(prefix="rc-", dir="/tmp"))   # short: Ray's socket paths are limited
-    port, dash = _free_port(), _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}",
-           # the head notices a silent node in ~2 s, not ~30 (Ray's system config, by env)
-           "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
-           "RAY_health_check_initial_delay_ms": "0"}
-    head = _start(["--head", f"--port={port}", "--num-cpus=1", f"--dashboard-port={dash}",
-                   "--dashboard-host=127.0.0.1", "--include-dashboard=true", *_agent_ports(),
-                   f"--temp-dir={tmp}"], env)
-    address = f"127.0.0.1:{port}"
-    worker = None
-    try:
-        deadline = time.monotonic() + 180
-        while _nodes(address, env) < 1:
-            assert time.monotonic() < deadline, "the head node did not start"
-            time.sleep(2)
-        worker = _start([f"--address={address}", "--num-cpus=1", *_agent_ports()], env)
-        while _nodes(address, env) < 2:
-            assert time.monotonic() < deadline, "the worker node did not join"
-            time.sleep(2)
-        yield {"address": address, "dashboard": f"http://127.0.0.1:{dash}", "env": env, "worker": worker}
-    finally:
-        for p in (worker, head):
-            if p is not None:
-                _stop(p)
-        subprocess.run(["pkill", "-9", "-f", str(tmp)])   # anything left of this cluster only
+    the dashboard shows); the head notices a silent node in ~2 s, not ~30 (Ray's system
+    config, by env)."""
+    fast = {"RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "3",
+            "RAY_health_check_initial_delay_ms": "0"}
+    with LocalCluster([1, 1], env=fast) as c:
+        yield {"address": c.address, "dashboard": c.dashboard, "env": c.env, "worker": c.nodes[1]}
 
 
 @pytest.fixture(scope="module")

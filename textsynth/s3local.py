@@ -30,7 +30,7 @@ from pathlib import Path
 
 BUCKET = "textsynth"
 PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-         "filer.port.grpc", "s3.port", "s3.port.grpc")
+         "filer.port.grpc", "s3.port", "s3.port.grpc", "metricsPort")
 
 
 def weed_binary() -> str:
