@@ -6,7 +6,8 @@
 Each sheet is four samples of pipelines/configs/synth_real.yaml with one ingredient forced
 (the geometry sheet: one sample of each kind),
 at full size (no scaling: small text stays as rendered), saved as JPEG to keep the repo
-small. Scenes need photos, so they are not among the committed sheets: render them with
+small; then a screenshot of the gallery over a small job of such pages. Scenes need
+photos, so they are not among the committed sheets: render them with
 ``textsynth render --config pipelines/configs/synth_real.yaml --set background.mode=scene``.
 """
 
@@ -64,6 +65,36 @@ def main() -> None:
         path = args.out / f"{name}.jpg"
         sheet(images).save(path, quality=88)
         print(f"{path}: {caption}")
+    gallery_screenshot(args.out / "gallery.jpg")
+
+
+def gallery_screenshot(path: Path) -> None:
+    """The gallery in headless Chromium over a small synth job of paper pages (no photos)."""
+    import tempfile
+    import threading
+
+    from textsynth.browser import chromium
+    from textsynth.gallery.server import make_server
+    from textsynth.synth import run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(paths.packaged_config("synth_real.yaml"), **PAGES)
+        run(cfg, f"{tmp}/paper-pages", num_samples=24, samples_per_shard=12, progress=False)
+        server, _ = make_server([f"{tmp}/paper-pages"], port=0, quiet=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            with chromium() as browser:
+                page = browser.new_page(viewport={"width": 1200, "height": 720})
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+                page.wait_for_selector("img", timeout=60_000)
+                page.wait_for_load_state("networkidle")
+                png = page.screenshot()
+        finally:
+            server.shutdown()
+    import io
+
+    Image.open(io.BytesIO(png)).convert("RGB").save(path, quality=85)
+    print(f"{path}: the gallery (textsynth gallery OUT)")
 
 
 if __name__ == "__main__":
