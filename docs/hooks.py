@@ -1,10 +1,9 @@
 """mkdocs hooks: generate the reference pages, and fail the build when an object the API
-page documents has no docstring (mkdocstrings would render an empty entry)."""
+page documents has no docstring (mkdocstrings would render an empty entry). Docstrings are
+read the way mkdocstrings reads them: statically, with griffe, from this checkout."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 import subprocess
 import sys
@@ -15,27 +14,22 @@ DOCS = Path(__file__).resolve().parent
 
 def on_pre_build(config) -> None:
     subprocess.run([sys.executable, str(DOCS / "gen_reference.py")], check=True, stdout=subprocess.DEVNULL)
-    missing = []
-    for target in re.findall(r"^::: (\S+)", (DOCS / "reference" / "api.md").read_text(), re.M):
-        obj = _resolve(target)
-        members = [obj]
-        if inspect.ismodule(obj):   # a module entry documents its public functions and classes
-            members += [v for k, v in vars(obj).items() if not k.startswith("_")
-                        and (inspect.isfunction(v) or inspect.isclass(v)) and v.__module__ == obj.__name__]
-        missing += [f"{target}: {getattr(m, '__qualname__', m.__name__)}" for m in members
-                    if not (inspect.getdoc(m) or "").strip()]
+    targets = re.findall(r"^::: (\S+)", (DOCS / "reference" / "api.md").read_text(), re.M)
+    missing = _undocumented(targets)
     if missing:
         raise SystemExit("docs: no docstring for " + "; ".join(missing))
 
 
-def _resolve(target: str):
-    parts = target.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for name in parts[i:]:
-            obj = getattr(obj, name)
-        return obj
-    raise SystemExit(f"docs: cannot import {target}")
+def _undocumented(targets: list[str]) -> list[str]:
+    import griffe
+
+    package = griffe.GriffeLoader(search_paths=[str(DOCS.parent)]).load("textsynth")
+    missing = []
+    for target in targets:
+        obj = package[target.removeprefix("textsynth.")]
+        members = [obj]
+        if obj.is_module:   # a module entry documents its public functions and classes
+            members += [m for name, m in obj.members.items()
+                        if not name.startswith("_") and not m.is_alias and (m.is_function or m.is_class)]
+        missing += [f"{target}: {m.name}" if m is not obj else target for m in members if not m.docstring]
+    return missing

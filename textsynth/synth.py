@@ -141,6 +141,8 @@ def run(cfg: dict, out: str, num_samples: int, samples_per_shard: int, job: str 
 
 
 def summary(result: JobResult, out: str) -> str:
+    """The lines ``textsynth synth`` prints at the end of a job: shards and samples made,
+    skips by reason, and what to do when shards failed or the yield fell short."""
     s = result.stats
     lines = [f"{out}: {s['shards_done']}/{result.shards} shards, {s['samples']} samples "
              f"({result.done_before} shards were already done)",

@@ -26,6 +26,8 @@ from textsynth.synthesis.recipe import Skip
 
 @dataclass
 class Sample:
+    """One rendered sample: its index, pixels and metadata (what a shard stores for it)."""
+
     index: int          # global sample index in the job
     image: np.ndarray   # (H, W, 3) uint8 RGB
     meta: dict          # the sample contract's metadata (text, lines, recipe, ...)
