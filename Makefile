@@ -7,13 +7,15 @@ PY      = $(VENV)/bin/python
 TS      = $(VENV)/bin/textsynth
 DEMO   ?= out/demo
 
-.PHONY: install assets browser demo test bench docs-images clean
+.PHONY: install assets browser demo test bench docs docs-images clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	# The distribution was called textsynth before (now textsynth-engine): drop that install.
+	$(PY) -m pip uninstall --quiet --yes textsynth 2>/dev/null || true
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	# The lpips package is the reference of an LPIPS parity test only; without its torchvision
 	# dependency (the one wheel here is built for CUDA torch), see tests/test_vae.py.
@@ -33,6 +35,8 @@ demo: assets
 	@echo "demo: curated doc shards in $(DEMO)/curate/shards, rejects with reasons in $(DEMO)/curate/rejects"
 	@echo "demo: browse both in the gallery: $(TS) gallery $(DEMO)/synth $(DEMO)/curate"
 	@echo "demo:   then open http://127.0.0.1:8765/  (or share a static page: add --export $(DEMO)/gallery)"
+	@echo "demo: train a tiny VAE on them (from any directory):"
+	@echo "  $(abspath $(TS)) train --config pipelines/configs/vae_tiny_cpu.yaml --out out/vae-tiny --set data.sources.doc.paths='[$(abspath $(DEMO))/curate]' --set data.sources.synth.paths='[$(abspath $(DEMO))/synth]'"
 
 # Debian's Chromium, driven by Playwright (web-page ingest, gallery tests); installed with
 # apt when missing and we are root, otherwise the tests that need it say how to get it.
@@ -46,6 +50,12 @@ test: assets browser
 
 bench: assets
 	$(PY) benchmarks/render.py
+
+# the docs site into site/: guides, the CLI and config references generated from the code,
+# the API from docstrings; --strict fails on a broken link or a missing docstring
+docs: install
+	$(VENV)/bin/mkdocs build --strict --quiet
+	@echo "docs: open site/index.html"
 
 # the README's contact sheets (docs/images/*.jpg), from backgrounds the code draws
 docs-images: assets
