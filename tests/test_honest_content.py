@@ -127,8 +127,9 @@ def _asset_fingerprint(home: Path) -> str:
 
 def test_the_default_config_renders_the_recorded_samples_byte_for_byte(assets):
     """Every new synthesis mode is off by default: the default config's first 24 samples,
-    pixels and metadata, hash to the value recorded when they were made (2026-12-02), on the
-    same ci-profile assets. Re-record (python tests/test_honest_content.py) only for a
+    pixels and metadata, hash to the value recorded when they were made (2026-12-02; again
+    when lines gained ``lang``, pixels unchanged: test_lang_labels.py), on the same
+    ci-profile assets. Re-record (python tests/test_honest_content.py) only for a
     deliberate change of the default samples."""
     golden = json.loads(GOLDEN.read_text())
     fingerprint = _asset_fingerprint(Path(assets))

@@ -92,6 +92,8 @@ CASES = [
     ("synth", "text.lang_probs", "{en: 0, zh: 0}", "text.lang_probs must give some choice"),
     ("synth", "text.lang_probs", "{fr: 1}", "text.lang_probs: unknown choice 'fr'"),
     ("synth", "text.lang_probs", "{en: true}", "'text.lang_probs.en' must be a number"),
+    ("synth", "text.sample_lang_probs", "{en: .nan, zh: 1}", "'text.sample_lang_probs.en' must be a finite number"),
+    ("synth", "text.sample_lang_probs", "{fr: 1}", "text.sample_lang_probs: unknown choice 'fr'"),
     ("synth", "layout.line_spacing", "[1.0, .nan]", "'layout.line_spacing[1]' must be a finite number"),
     ("synth", "layout.line_spacing", "[-.inf, 1.0]", "'layout.line_spacing[0]' must be a finite number"),
     ("synth", "layout.line_spacing", "[1.5, 1.0]", "'layout.line_spacing' must be [min, max] with min <= max"),

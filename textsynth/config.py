@@ -42,7 +42,13 @@ DEFAULTS: dict = {
     "fonts": {"dirs": [], "exclude": []},   # default dirs: $TEXTSYNTH_HOME/fonts
     "text": {
         "corpora": {},            # {lang: [files]}; default: $TEXTSYNTH_HOME/corpora/<lang>-*.txt
+        # Per block: each block of a sample draws its own language, so a sample whose blocks
+        # differ is labelled mixed (far more often than the 10% of mixed blocks).
         "lang_probs": {"en": 0.45, "zh": 0.45, "mixed": 0.10},
+        # Per sample, e.g. {en: 0.45, zh: 0.45, mixed: 0.10}: one language drawn per sample
+        # that all its blocks use (lang_probs is then unused). null: per block (lang_probs).
+        # null, not {}: a job dir from before this key reads it as null and still resumes.
+        "sample_lang_probs": None,
         "max_text_retries": 8,    # resample the text when no font draws it
     },
     "size": {
@@ -101,8 +107,10 @@ DEFAULTS: dict = {
 
 
 # Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "degrade.step_probs", "text.corpora", "text.lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
+FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "degrade.step_probs", "text.corpora", "text.lang_probs", "text.sample_lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
              "layout.mode_probs", "layout.align_probs"}
+# Mappings that may be null (unset), so `--set KEY=null` undoes a config file's value.
+OPTIONAL = {"text.sample_lang_probs"}
 
 
 class ConfigError(ValueError):
@@ -146,6 +154,9 @@ def merge(base: dict, over: dict, where: str = "", free_form: set[str] = FREE_FO
             raise ConfigError(f"unknown config key '{path}' (known: {', '.join(sorted(base))})")
         default = base[key]
         finite(value, path)
+        if value is None and path in OPTIONAL:
+            out[key] = None
+            continue
         if isinstance(default, dict) and not isinstance(value, dict):
             raise ConfigError(f"config key '{path}' must be a mapping, got {value!r}")
         if isinstance(default, dict) and path not in free_form:
@@ -248,6 +259,8 @@ def _check(cfg: dict) -> None:
             raise ConfigError(f"text.corpora: unknown language '{lang}' (known: en, zh)")
         strings(f"text.corpora.{lang}", files, what="files")
     weights("text.lang_probs", t["lang_probs"], {"en", "zh", "mixed"})
+    if t["sample_lang_probs"] is not None:
+        weights("text.sample_lang_probs", t["sample_lang_probs"], {"en", "zh", "mixed"})
     number("text.max_text_retries", t["max_text_retries"], 0, 1000, integer=True)
     sz = cfg["size"]
     if not isinstance(sz["buckets"], dict) or not sz["buckets"]:
@@ -383,6 +396,15 @@ def background_modes(cfg: dict) -> dict[str, float]:
     """The background modes a config draws from, ``mode -> weight`` (one mode: no draw)."""
     probs = cfg["background"]["mode_probs"]
     return {k: v for k, v in probs.items() if v > 0} if probs else {cfg["background"]["mode"]: 1.0}
+
+
+def lang_weights(cfg: dict) -> tuple[str, dict[str, float]]:
+    """The key block languages are drawn by, and its weights: ``text.sample_lang_probs`` (one
+    language per sample) when set, else ``text.lang_probs`` (one per block)."""
+    t = cfg["text"]
+    if t["sample_lang_probs"]:
+        return "text.sample_lang_probs", t["sample_lang_probs"]
+    return "text.lang_probs", t["lang_probs"]
 
 
 def canvas_sizes(cfg: dict) -> dict[tuple[int, int], float]:

@@ -21,13 +21,15 @@ from textsynth.synthesis.layouts import TEMPLATES
 from textsynth.synthesis.layouts.common import Page, Skip, choice
 from textsynth.synthesis.paper import draw_paper, ink_color, paper_pixels, plain_color
 from textsynth.synthesis.resources import Resources
+from textsynth.synthesis.text import joint_lang
 
 # 2: layout templates (``template``, per-line ``block``, ``rules``, justified lines).
 # 3: paper backgrounds (``background.mode: paper``, its tone curve over the finished page),
 #    scenes (``background.mode: scene``), geometric text (``geometry``), vertical columns (``direction: ttb``), per-line
 #    ``quad`` and ``direction`` labels, capture degradations (``degrade``).
 # A recipe records the oldest version that draws it; older recipes render the same under
-# every newer renderer.
+# every newer renderer. The sample-level ``lang`` (recorded with ``text.sample_lang_probs``)
+# is a label, not a pixel: it needs no new version.
 RECIPE_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
@@ -155,6 +157,10 @@ def sample_recipe(res: Resources, rng: np.random.Generator, counters: dict | Non
         "blocks": page.blocks,
         "lines": page.lines,
     }
+    if cfg["text"]["sample_lang_probs"]:
+        # One language per sample: the label is its blocks' language, so render needs no
+        # config (a vertical sample drawn English has Chinese columns: mixed)
+        recipe["lang"] = joint_lang(page.blocks[line["block"]]["lang"] for line in page.lines)
     if rules:
         recipe["rules"] = rules
     if geo:

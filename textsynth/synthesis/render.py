@@ -19,6 +19,7 @@ from textsynth.synthesis.raster import draw_line, shape_line
 from textsynth.synthesis.recipe import READABLE_VERSIONS
 from textsynth.synthesis.resources import Resources
 from textsynth.synthesis.scene import compose
+from textsynth.synthesis.text import joint_lang
 
 
 def background_pixels(res: Resources, recipe: dict) -> np.ndarray:
@@ -90,13 +91,15 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
             if not len(xs):
                 raise Skip("geometry_line_vanished")
             ink_pixels[my:my + mapped.shape[0], mx:mx + mapped.shape[1]] |= mapped > 0
-            meta = {"text": line["text"], "bbox": [int(mx + xs.min()), int(my + ys.min()),
-                                                   int(mx + xs.max()) + 1, int(my + ys.max()) + 1],
+            meta = {"text": line["text"], "lang": line_lang(recipe, line),
+                    "bbox": [int(mx + xs.min()), int(my + ys.min()),
+                             int(mx + xs.max()) + 1, int(my + ys.max()) + 1],
                     "font": line["font"], "px": line["px"], **warp.labels(flat_box),
                     "direction": line.get("direction", "ltr")}
         else:
             ink_pixels[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] |= mask > 0
-            meta = {"text": line["text"], "bbox": flat_box, "font": line["font"], "px": line["px"]}
+            meta = {"text": line["text"], "lang": line_lang(recipe, line), "bbox": flat_box,
+                    "font": line["font"], "px": line["px"]}
             if version >= 3:   # every line of a version-3 sample has a quad and a direction
                 meta.update(quad=flat_quad(flat_box), direction=line.get("direction", "ltr"))
         if char_boxes:
@@ -111,11 +114,10 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
 
     char_sizes = [ln["px"] for ln in recipe["lines"] for c in ln["text"] if not c.isspace()]
     char_px = float(np.median(char_sizes))
-    langs = {ln["lang"] for ln in recipe["lines"]}
     bg = recipe["background"]
     meta = {
         "source": "synth",
-        "lang": langs.pop() if len(langs) == 1 else "mixed",
+        "lang": sample_lang(recipe),
         "width": W,
         "height": H,
         "text": "\n".join(ln["text"] for ln in recipe["lines"]),
@@ -130,6 +132,21 @@ def render(res: Resources, recipe: dict, char_boxes: bool = False) -> tuple[np.n
                    "ink_frac": round(float(ink_pixels.mean()), 5)},
     }
     return img, meta
+
+
+def line_lang(recipe: dict, line: dict) -> str:
+    """The language (en, zh, mixed) of the block a line was drawn from; its text may still
+    hold no Han (a number in a Chinese table). Version-1 recipes name no block per line:
+    there, the script of the line's text."""
+    return recipe["blocks"][line["block"]]["lang"] if "block" in line else line["lang"]
+
+
+def sample_lang(recipe: dict) -> str:
+    """The sample's label: the recipe's ``lang`` when the config drew one language per sample
+    (``text.sample_lang_probs``), else the script of its lines' text (``script_of``) — one
+    language when all lines agree, else mixed (blocks drawn in different languages, or a
+    Chinese line with a Latin word, make a mixed sample)."""
+    return recipe.get("lang") or joint_lang(ln["lang"] for ln in recipe["lines"])
 
 
 class _ImagePainter:

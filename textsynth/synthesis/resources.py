@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from textsynth import paths
-from textsynth.config import background_modes, canvas_sizes
+from textsynth.config import background_modes, canvas_sizes, lang_weights
 from textsynth.synthesis.backgrounds import Backgrounds
 from textsynth.synthesis.fonts import FontRegistry
 from textsynth.synthesis.raster import FaceRaster
@@ -28,14 +28,15 @@ class Resources:
     def __init__(self, cfg: dict):
         self.cfg = cfg
         self.fonts = FontRegistry.from_dirs(cfg["fonts"]["dirs"] or None, cfg["fonts"]["exclude"])
+        key, probs = lang_weights(cfg)   # per sample or per block: the weights drawn from
         for lang, sample in SCRIPT_SAMPLES.items():   # a language asked for must be drawable
-            weight = cfg["text"]["lang_probs"].get(lang, 0)
+            weight = probs.get(lang, 0)
             if weight > 0 and not self.fonts.covering(sample):
-                raise ValueError(f"text.lang_probs.{lang} is {weight} but no font in "
+                raise ValueError(f"{key}.{lang} is {weight} but no font in "
                                  f"{cfg['fonts']['dirs'] or 'the asset cache'} draws {sample!r}; "
                                  f"add a font that does or set the weight to 0")
-        langs = {"zh", "en"} if "mixed" in cfg["text"]["lang_probs"] else set()
-        langs |= {k for k, p in cfg["text"]["lang_probs"].items() if p > 0 and k != "mixed"}
+        langs = {"zh", "en"} if "mixed" in probs else set()
+        langs |= {k for k, p in probs.items() if p > 0 and k != "mixed"}
         self.corpora = {lang: Corpus(lang, corpus_files(cfg, lang)) for lang in sorted(langs)}
         self.notes = [n for c in self.corpora.values() for n in c.notes]  # warnings for the user
         # corpus lines left out, by reason (stats.json ``corpus_skips``)

@@ -47,6 +47,12 @@ def script_of(s: str) -> str:
     return "mixed" if han and latin else ("zh" if han else "en")
 
 
+def joint_lang(langs) -> str:
+    """One label for several languages (en, zh, mixed): theirs when they agree, else 'mixed'."""
+    langs = set(langs)
+    return langs.pop() if len(langs) == 1 else "mixed"
+
+
 def count_chars(text: str) -> int:
     """Non-space characters: the density measure of a sample."""
     return sum(not c.isspace() for c in text)

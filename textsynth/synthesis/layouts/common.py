@@ -73,6 +73,7 @@ class Page:
         self.W, self.H = W, H
         self.margin = self.cfg["layout"]["margin"]
         self._bucket: str | None = None
+        self._sample_lang: str | None = None
         self.lines: list[dict] = []
         self.rules: list[dict] = []
         self.blocks: list[dict] = []
@@ -105,7 +106,15 @@ class Page:
         return int(self.rng.integers(lo, hi + 1))
 
     def lang(self) -> str:
-        return choice(self.rng, self.cfg["text"]["lang_probs"])
+        """A block's language: drawn per block (``text.lang_probs``), or, with
+        ``text.sample_lang_probs``, drawn once per sample on first use and the same for every
+        block (only such configs draw it: older configs keep their draws)."""
+        per_sample = self.cfg["text"]["sample_lang_probs"]
+        if not per_sample:
+            return choice(self.rng, self.cfg["text"]["lang_probs"])
+        if self._sample_lang is None:
+            self._sample_lang = choice(self.rng, per_sample)
+        return self._sample_lang
 
     def px(self, where: str = "any") -> int:
         """A size inside the sample's bucket: anywhere, or its upper/lower half (headings
