@@ -83,10 +83,11 @@ _INTS = pa.list_(pa.int32())
 _FLOATS = pa.list_(pa.float64())
 # quad: 4 corners x, y clockwise from the reading-order top-left (in the index every line has
 # one: a line labelled with a box only gets the box's corners); poly: a curved line's outline;
-# direction: ltr (lines) or ttb (vertical columns)
+# direction: ltr (lines) or ttb (vertical columns); lang: synth, the language (en, zh, mixed)
+# of the block the line was drawn from
 LINE = pa.struct([("text", pa.string()), ("bbox", _INTS), ("font", pa.string()),
                   ("px", pa.float64()), ("score", pa.float64()), ("quad", _FLOATS), ("poly", _FLOATS),
-                  ("direction", pa.string())])
+                  ("direction", pa.string()), ("lang", pa.string())])
 # The source block of a bench sample: an OmniDocBench annotation (anno_id, category_type,
 # poly) or a block of detected lines (index, lines, bbox).
 BLOCK = pa.struct([("anno_id", pa.int64()), ("category_type", pa.string()), ("poly", pa.list_(pa.float64())),
@@ -211,8 +212,13 @@ def resolve_uri(uri: str) -> str:
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and root path of an output dir or URI."""
-    return pafs.FileSystem.from_uri(resolve_uri(uri))
+    """The pyarrow filesystem and root path of an output dir or URI. On S3 an object is
+    opened for writing only when it is closed (``allow_delayed_open``): an object under the
+    10 MiB multipart size then goes up in one PUT, not a 3-request multipart upload."""
+    uri = resolve_uri(uri)
+    if uri.startswith("s3://") and "allow_delayed_open" not in uri:
+        uri += ("&" if "?" in uri else "?") + "allow_delayed_open=true"
+    return pafs.FileSystem.from_uri(uri)
 
 
 INDEX_DIR = "index"  # apart from the tars, so a folder of parquet reads without flags
@@ -220,7 +226,11 @@ INDEX_DIR = "index"  # apart from the tars, so a folder of parquet reads without
 
 def make_output_dirs(fs: pafs.FileSystem, root: str, *extra: str) -> None:
     """The folders ``publish`` writes into (plus ``extra``); idempotent and cheap, so
-    ``publish`` makes them itself and a shard can be written with nothing set up first."""
+    ``publish`` makes them itself and a shard can be written with nothing set up first.
+    Object stores have no folders (a key's prefix is its folder): nothing to make there,
+    and the empty marker objects pyarrow would write cost 9 requests per call."""
+    if not renames_atomically(fs):
+        return
     for d in ("shards", INDEX_DIR, "_completions", *extra):
         fs.create_dir(f"{root}/{d}", recursive=True)
 
@@ -230,9 +240,10 @@ def index_path(root: str, name: str) -> str:
 
 
 def read_bytes(fs: pafs.FileSystem, path: str) -> bytes | None:
-    """The file's bytes, or None when it is missing or unreadable."""
+    """The file's bytes, or None when it is missing or unreadable. (A random-access file
+    reads in one request on an object store; a stream would take one per 256 KiB.)"""
     try:
-        with fs.open_input_stream(path) as f:
+        with fs.open_input_file(path) as f:
             return f.read()
     except (FileNotFoundError, OSError):
         return None
