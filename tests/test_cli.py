@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BIN = Path(sys.executable).parent
 
@@ -53,7 +56,7 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch):
     from textsynth.ocr import _import_paddleocr
 
     monkeypatch.setitem(sys.modules, "paddleocr", None)  # import paddleocr -> ImportError
-    with pytest.raises(MissingExtra, match=r"pip install 'textsynth\[curate\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install 'textsynth-engine\[curate\]'"):
         _import_paddleocr()
     monkeypatch.setitem(sys.modules, "torch", None)
     from textsynth.cli import main
@@ -81,3 +84,52 @@ def test_render_writes_fpng_unless_the_config_or_set_chooses(assets, tmp_path):
     assert pngs["default"] == encode(rgb(pngs["default"]), "png", png_encoder="fpng")
     assert pngs["set"] == encode(rgb(pngs["default"]), "png", png_level=1, png_encoder="zlib") != pngs["default"]
     assert pngs["config"] == encode(rgb(pngs["config"]), "png", png_level=1, png_encoder="zlib")
+
+
+def _set_example(command: str) -> list[str]:
+    """The ``--set KEY=VALUE`` pairs that ``textsynth COMMAND --help`` gives as its example."""
+    wide = {**os.environ, "COLUMNS": "10000"}   # one line per option: no wrapping mid-example
+    help_text = subprocess.run([str(BIN / "textsynth"), command, "--help"], capture_output=True,
+                               text=True, timeout=300, env=wide, check=True).stdout
+    line = next(ln for ln in help_text.splitlines() if ln.lstrip().startswith("--set KEY=VALUE"))
+    words = shlex.split(line.split("e.g. ", 1)[1])         # as a shell would pass them
+    assert words[::2] == ["--set"] * (len(words) // 2) and len(words) >= 2, line
+    return words[1::2]
+
+
+def _load_synth(over):
+    from textsynth.config import load_config
+    return load_config(None, **over)
+
+
+def _load_curate(over):
+    from textsynth.curation.config import load_curate_config
+    return load_curate_config(None, **over)
+
+
+def _load_train(over):
+    from textsynth.vae.config import load_train_config
+    return load_train_config(None, over)
+
+
+def _load_experiment(over):
+    from textsynth.experiment import load_experiment_config
+    return load_experiment_config(None, overrides=over)
+
+
+@pytest.mark.parametrize("command, load", [("render", _load_synth), ("synth", _load_synth),
+                                           ("curate", _load_curate), ("train", _load_train),
+                                           ("experiment", _load_experiment)])
+def test_each_set_example_in_help_is_a_key_of_that_commands_config(command, load):
+    """A user copying the --help example gets an accepted override, not 'unknown config key'."""
+    from textsynth.config import parse_sets
+
+    sets = _set_example(command)
+    cfg = load(parse_sets(sets))
+    for item in sets:                             # each override reached the loaded config
+        key, value = item.split("=", 1)
+        node = cfg
+        for part in key.split("."):
+            node = node[part]
+        want = parse_sets([f"value={value}"])["value"]
+        assert node == want, (item, node)

@@ -255,6 +255,80 @@ def test_browse_filter_open_and_overlay_in_chromium(served, browser, curated):
     page.close()
 
 
+def _open_detail_meta(page) -> dict:
+    """The open detail's metadata, once loaded."""
+    page.wait_for_selector("[data-testid=detail]:not([hidden])")
+    page.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('{')")
+    return json.loads(page.inner_text("[data-testid=detail-meta]"))
+
+
+def _detail_closed(page) -> bool:
+    return page.eval_on_selector("[data-testid=detail]", "d => d.hidden")
+
+
+def test_open_detail_is_in_the_url_and_a_shared_link_opens_it(served, browser):
+    """#sample=DATASET/KEY names the open detail: a fresh page loading that URL opens the same
+    sample (fetched by key, even one outside the results shown); Back closes it and Forward
+    reopens it; a link naming a missing sample says so and the rest of the page works."""
+    base, _ = served
+    errors = []
+
+    def new_page():
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        return page
+
+    page = new_page()
+    page.goto(base + "/#dataset=synth")
+    page.wait_for_selector("[data-testid=card]")
+    card = page.query_selector("[data-testid=card]")
+    key = card.get_attribute("data-key")
+    card.click()
+    meta = _open_detail_meta(page)
+    link = page.url
+    assert link.startswith(base + "/#") and f"sample=synth/{key}" in link and "dataset=synth" in link
+
+    shared = new_page()
+    shared.goto(link)
+    assert _open_detail_meta(shared) == meta and key in shared.inner_text("[data-testid=detail-key]")
+    shared.wait_for_function("document.querySelector('[data-testid=detail-image]').naturalWidth > 0")
+    shared.click("[data-testid=close]")                 # closing drops the sample from the URL
+    assert _detail_closed(shared) and "sample=" not in shared.url and "dataset=synth" in shared.url
+
+    page.go_back()                                      # Back closes the detail ...
+    page.wait_for_function("document.querySelector('[data-testid=detail]').hidden")
+    assert "sample=" not in page.url and "dataset=synth" in page.url
+    page.go_forward()                                   # ... and Forward reopens it
+    assert _open_detail_meta(page) == meta and page.url == link
+    page.keyboard.press("Escape")
+    page.wait_for_function("document.querySelector('[data-testid=detail]').hidden")
+    assert "sample=" not in page.url
+
+    # A sample the results shown do not hold (filtered out here) is fetched by its key.
+    other = _items(base, f"dataset=synth&lang={'en' if meta['lang'] == 'zh' else 'zh'}&per_page=1")["items"][0]
+    elsewhere = new_page()
+    elsewhere.goto(f"{base}/#dataset=synth&lang={meta['lang']}&sample=synth/{other['key']}")
+    assert _open_detail_meta(elsewhere)["lang"] == other["lang"] != meta["lang"]
+    elsewhere.wait_for_selector("[data-testid=card]")
+    assert other["key"] not in elsewhere.eval_on_selector_all("[data-testid=card]", "cs => cs.map(c => c.dataset.key)")
+
+    for sample, says in (("synth/synth-999999-999999", "no sample 'synth-999999-999999' in synth"),
+                         ("nope/x", "no dataset 'nope'"),
+                         ("synth-000000-000000", "a sample link is #sample=DATASET/KEY")):
+        missing = new_page()
+        missing.goto(f"{base}/#sample={sample}")
+        missing.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('cannot open')")
+        assert missing.inner_text("[data-testid=detail-meta]") == f"cannot open {sample}: {says}"
+        assert not missing.eval_on_selector("[data-testid=detail-image]", "i => i.hasAttribute('src')")
+        missing.wait_for_selector("[data-testid=card]")     # the grid behind it still works
+        missing.click("[data-testid=close]")
+        assert _detail_closed(missing) and "sample=" not in missing.url
+        missing.close()
+    for p in (page, shared, elsewhere):
+        p.close()
+    assert not errors, errors
+
+
 def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
     from textsynth.gallery.export import export
 
@@ -274,6 +348,10 @@ def test_static_export_works_from_a_file(synth_out, curated, tmp_path, browser):
     page.wait_for_function("document.querySelector('[data-testid=detail-meta]').textContent.startsWith('{')")
     page.check("[data-testid=toggle-boxes]")
     assert page.eval_on_selector_all("[data-testid=overlay] polygon.line", "r => r.length") > 0
+    shared = browser.new_page()                            # the exported page's links work too
+    shared.goto(page.url)
+    assert "sample=" in page.url and _open_detail_meta(shared) == _open_detail_meta(page)
+    shared.close()
     page.close()
 
 

@@ -559,3 +559,34 @@ def test_cli_train_with_the_tiny_config_and_resume(shard_dirs, tmp_path, capsys)
     assert main(["train", "--config", str(REPO / "pipelines/configs/vae_tiny_cpu.yaml"),
                  "--out", str(tmp_path / "bad"), "--set", "data.batchsize=4"]) == 2
     assert "unknown config key 'data.batchsize'" in capsys.readouterr().err
+
+
+def _train_elsewhere(cwd: Path, *args: str):
+    """``textsynth train`` with the tiny config named as the README does, run from ``cwd``."""
+    import subprocess
+
+    return subprocess.run([str(Path(sys.executable).parent / "textsynth"), "train", "--config",
+                           "pipelines/configs/vae_tiny_cpu.yaml", "--quiet", *args],
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def test_tiny_config_outside_the_checkout_names_the_missing_sources(tmp_path):
+    """Its out/demo/... paths are relative to the current directory: elsewhere the error names
+    every missing source and the --set that fixes it, before anything is written."""
+    proc = _train_elsewhere(tmp_path, "--out", "run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    for name, path in (("doc", "out/demo/curate"), ("synth", "out/demo/synth")):
+        assert f"data.sources.{name}.paths: {path} ({tmp_path.resolve() / path}) does not exist" in proc.stderr
+        assert f"--set data.sources.{name}.paths='[DIR]'" in proc.stderr
+    assert f"relative paths are read from the current directory ({tmp_path.resolve()})" in proc.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_tiny_config_outside_the_checkout_trains_with_the_documented_set(shard_dirs, tmp_path):
+    """The README's form for running elsewhere: name the shards with --set."""
+    proc = _train_elsewhere(tmp_path, "--out", "run", "--max-steps", "2",
+                            "--set", f"data.sources.doc.paths=['{shard_dirs['doc']}']",
+                            "--set", f"data.sources.synth.paths=['{shard_dirs['synth']}']",
+                            "--set", "data.num_workers=0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained to step 2" in proc.stdout and (tmp_path / "run" / "vae.pt").exists()

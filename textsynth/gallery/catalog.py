@@ -304,6 +304,14 @@ class Catalog:
         i = pc.index(self.keys.slice(span[0], span[1] - span[0]), key).as_py()
         return None if i < 0 else self.row_at(span[0] + i)
 
+    def row_by_key(self, dataset: str, key: str) -> dict | None:
+        """The first row of ``dataset`` with ``key``, searching its shards in order."""
+        for d, shard in self.spans:
+            row = self.row(d, shard, key) if d == dataset else None
+            if row is not None:
+                return row
+        return None
+
     def rows_of(self, dataset: str) -> int:
         return sum(b - a for (d, _), (a, b) in self.spans.items() if d == dataset)
 

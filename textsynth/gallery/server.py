@@ -6,6 +6,8 @@ Routes (GET/HEAD only; everything else is 405):
   /api/query              filtered page + facet counts (see :func:`parse_query`)
   /api/sample             one sample's index row and full metadata (from the tar's .json)
   /api/image              one sample's image bytes, straight from its tar
+                          (both take dataset, key and shard; without shard the key is looked
+                          up in the dataset's shards: the app's #sample=DATASET/KEY links)
   /api/stats              per-dataset counts and rejects by reason with examples
   /api/reject-image       an example crop of a reject (curate output)
   /fonts/han.ttf          the CJK web font (gallery/webfont.py); 404 when none is installed
@@ -127,11 +129,18 @@ class Gallery:
         return self.catalog.datasets[name]
 
     def _row(self, params) -> tuple[object, dict]:
+        """The sample named by dataset, key and (optional: a shared link names none) shard."""
         ds = self._dataset(params)
-        shard, key = _name(params, "shard"), _name(params, "key")
-        row = self.catalog.row(ds.name, shard, key)
+        key = _name(params, "key")
+        if _one(params, "shard", required=False) is None:
+            row = self.catalog.row_by_key(ds.name, key)
+            where = ds.name
+        else:
+            shard = _name(params, "shard")
+            row = self.catalog.row(ds.name, shard, key)
+            where = f"{ds.name}/{shard}"
         if row is None:
-            raise HttpError(404, f"no sample {key!r} in {ds.name}/{shard}")
+            raise HttpError(404, f"no sample {key!r} in {where}")
         return ds, row
 
     def datasets(self, params) -> dict:

@@ -102,7 +102,27 @@ def source_items(cfg: dict, phases: list | None = None) -> dict[str, list[tuple[
     """The inputs of every source some phase mixes in; FileNotFoundError naming the source
     when one is missing or empty (``train`` calls this before it writes anything)."""
     used = {n for p in (phases or build_phases(cfg)) for n in p.mix}
-    return {n: list_items(n, src["paths"]) for n, src in cfg["data"]["sources"].items() if n in used}
+    items, missing = {}, {}
+    for n, src in cfg["data"]["sources"].items():
+        if n in used:
+            try:
+                items[n] = list_items(n, src["paths"])
+            except FileNotFoundError as e:
+                missing[n] = str(e)
+    if missing:
+        raise FileNotFoundError(missing_sources_message(missing))
+    return items
+
+
+def missing_sources_message(missing: dict[str, str]) -> str:
+    """Every missing source at once (fixing one should not reveal the next), and the --set
+    that points each elsewhere: a config's relative paths (the tiny config's out/demo/...)
+    are read from the current directory, so they exist only where that output was written."""
+    sets = " ".join(f"--set data.sources.{n}.paths='[DIR]'" for n in missing)
+    return "\n  ".join([*missing.values(),
+                        f"relative paths are read from the current directory ({Path.cwd()}); point "
+                        f"each source at a synth/curate output dir, a folder of .tar shards or of "
+                        f"images: {sets}"])
 
 
 # ------------------------------------------------------------------------------------- phases

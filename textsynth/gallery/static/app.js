@@ -25,7 +25,8 @@ function queryString(state, extra = {}) {
   return p.toString();
 }
 
-const itemParams = (it) => new URLSearchParams({dataset: it.dataset, shard: it.shard, key: it.key}).toString();
+// Without a shard (a #sample=DATASET/KEY link names none) the server looks the key up.
+const itemParams = (it) => new URLSearchParams({dataset: it.dataset, key: it.key, ...(it.shard ? {shard: it.shard} : {})}).toString();
 
 const LiveBackend = {
   datasets: () => getJSON("/api/datasets"),
@@ -65,7 +66,11 @@ function StaticBackend(data) {
       }
       return {total: hits.length, items: hits.slice(state.page * perPage, (state.page + 1) * perPage), counts};
     },
-    sample: async (it) => byKey.get(it.dataset + "/" + it.key),
+    sample: async (it) => {
+      const s = byKey.get(it.dataset + "/" + it.key);
+      if (!s) throw new Error(`no sample '${it.key}' in ${it.dataset} (this page holds a few samples only)`);
+      return s;
+    },
     imageUrl: (it) => byKey.get(it.dataset + "/" + it.key).image,
     stats: async (name) => data.stats[name],
     rejectUrl: (name, ex) => ex.data,
@@ -90,7 +95,7 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 
-const state = {facets: {}, q: "", scores: {}, page: 0};
+const state = {facets: {}, q: "", scores: {}, page: 0, sample: ""};  // sample: the open detail, DATASET/KEY
 let scoreRanges = {};
 
 function stateFromHash() {
@@ -98,11 +103,19 @@ function stateFromHash() {
   for (const f of FACETS) state.facets[f] = p.getAll(f);
   state.q = p.get("q") || "";
   state.page = +(p.get("page") || 0);
+  state.scores = {};
   for (const [k, v] of p) if (k.startsWith("score_")) state.scores[k.slice(6)] = v.split(":");
+  state.sample = p.get("sample") || "";
+}
+
+// The URL holds the filters, the page and the open detail, so any view can be shared or bookmarked.
+function hashUrl() {
+  const extra = {...(state.page ? {page: state.page} : {}), ...(state.sample ? {sample: state.sample} : {})};
+  return "#" + queryString(state, extra).replace(/%2F/g, "/");  // sample=DATASET/KEY stays readable
 }
 
 function saveHash() {
-  history.replaceState(null, "", "#" + queryString(state, state.page ? {page: state.page} : {}));
+  history.replaceState(history.state, "", hashUrl());  // history.state: whether a detail pushed this entry
 }
 
 // ------------------------------------------------------------------ browse
@@ -179,24 +192,75 @@ function renderScoreFilters() {
 // ------------------------------------------------------------------ detail
 
 let zoom = 2, current = null;
+const sampleId = (it) => `${it.dataset}/${it.key}`;
 
-async function openDetail(it) {
+// A click adds a history entry (Back closes the detail, Forward reopens it); a detail the URL
+// already names (a shared link, Back/Forward) does not.
+async function openDetail(it, {push = true} = {}) {
+  state.sample = sampleId(it);
+  if (push) history.pushState({detail: true}, "", hashUrl()); else saveHash();
   $("#detail").hidden = false;
   $("#d-key").textContent = `${it.dataset} / ${it.key}`;
   $("#d-text").textContent = "";
   $("#d-meta").textContent = "loading…";
+  $("#d-svg").replaceChildren();
   const img = $("#d-img");
-  img.onload = () => layoutStage();
-  img.src = backend.imageUrl(it);
+  img.removeAttribute("src");  // set from the sample's row: a link names no shard, and may name no sample
+  current = null;
+  let s;
   try {
-    current = await backend.sample(it);
+    s = await backend.sample(it);
   } catch (e) {
-    $("#d-meta").textContent = "error: " + e.message;
+    if (state.sample === sampleId(it)) $("#d-meta").textContent = `cannot open ${sampleId(it)}: ${e.message}`;
     return;
   }
+  if (state.sample !== sampleId(it)) return;  // closed, or another opened, meanwhile
+  current = s;
+  img.onload = () => layoutStage();
+  img.src = backend.imageUrl(current.row);
   $("#d-text").textContent = current.meta.text || "";
   $("#d-meta").textContent = JSON.stringify(current.meta, null, 1);
   layoutStage();
+}
+
+// Closing goes back over the entry the click pushed (so Forward reopens it); a detail the page
+// was loaded with has no such entry, so its sample is just dropped from the URL.
+function closeDetail() {
+  if ($("#detail").hidden) return;
+  if (history.state && history.state.detail) { history.back(); return; }  // popstate hides it
+  hideDetail();
+  saveHash();
+}
+
+function hideDetail() {
+  $("#detail").hidden = true;
+  state.sample = "";
+}
+
+// The detail the URL names: opened (fetched by key, wherever it is in the results), or closed.
+function showDetailOfUrl() {
+  const id = state.sample, cut = id.indexOf("/");
+  if (!id) return hideDetail();
+  if (!$("#detail").hidden && current && sampleId(current.row) === id) return;  // already open
+  if (cut > 0) return openDetail({dataset: id.slice(0, cut), key: id.slice(cut + 1)}, {push: false});
+  $("#detail").hidden = false;
+  $("#d-key").textContent = id;
+  $("#d-text").textContent = "";
+  $("#d-svg").replaceChildren();
+  $("#d-img").removeAttribute("src");
+  $("#d-meta").textContent = `cannot open ${id}: a sample link is #sample=DATASET/KEY`;
+}
+
+// Back / Forward: show what the URL names, filters and detail both.
+function onPopState() {
+  const filters = queryString(state, {page: state.page});
+  stateFromHash();
+  if (queryString(state, {page: state.page}) !== filters) {
+    $("#search").value = state.q;
+    renderScoreFilters();
+    refresh();
+  }
+  showDetailOfUrl();
 }
 
 function layoutStage() {
@@ -379,8 +443,9 @@ async function main() {
   $("#reset").onclick = () => { state.facets = {}; state.q = ""; state.scores = {}; state.page = 0; $("#search").value = ""; renderScoreFilters(); refresh(); };
   $("#prev").onclick = () => { state.page--; refresh(); };
   $("#next").onclick = () => { state.page++; refresh(); };
-  $("#d-close").onclick = () => { $("#detail").hidden = true; };
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("#detail").hidden = true; });
+  $("#d-close").onclick = closeDetail;
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeDetail(); });
+  window.addEventListener("popstate", onPopState);
   for (const b of document.querySelectorAll("[data-zoom]")) b.onclick = () => {
     zoom = +b.dataset.zoom;
     document.querySelectorAll("[data-zoom]").forEach((x) => x.classList.toggle("active", x === b));
@@ -406,6 +471,7 @@ async function main() {
   };
   renderScoreFilters();
   refresh();
+  showDetailOfUrl();  // a shared or bookmarked link opens its sample
 }
 
 main();
