@@ -17,7 +17,8 @@ def assets():
     """The asset cache with the ci profile present (fetched once if missing)."""
     from textsynth.assets.fetch import fetch
 
-    fetch("ci", log=lambda *_: None)
+    # the downloads stay: tests reuse them (test_ocr's wheel, the apt lists of test_assets)
+    fetch("ci", log=lambda *_: None, keep_downloads=True)
     return paths.home()
 
 

@@ -16,7 +16,7 @@ from textsynth.synthesis.fonts import FontRegistry, scan_file
 
 def test_second_fetch_does_nothing(assets):
     logs = []
-    summary = fetch("ci", log=logs.append)
+    summary = fetch("ci", log=logs.append, keep_downloads=True)   # other tests reuse them
     assert summary["fetched"] == 0 and "nothing to do" in logs[0]
     assert all(is_done(item) for item in load_items("ci"))
     # a manifest entry that changes (more files, another package) is no longer done
@@ -61,15 +61,31 @@ def test_unknown_debian_package_is_named(assets):
         download_deb("no-such-package-textsynth", paths.downloads_dir())
 
 
-def _deb(path, files: dict[str, bytes]):
-    """A minimal .deb: an ar archive holding data.tar.xz."""
+def _tar(files: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo("./" + name)
-            info.size = len(data)
+            info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
-    members = [("debian-binary", b"2.0\n"), ("data.tar.xz", lzma.compress(buf.getvalue()))]
+    return buf.getvalue()
+
+
+def _deb(path, files: dict[str, bytes], zstd: bool = False):
+    """A minimal .deb: an ar archive holding data.tar.xz, or (``zstd``, as Ubuntu builds
+    them) control.tar.zst and data.tar.zst."""
+    if zstd:
+        import zstandard
+
+        control = _tar({"control": b"Package: x\nVersion: 1.0\nArchitecture: all\n"
+                                   b"Maintainer: t <t@example.org>\nDescription: test\n"})
+        members = [("debian-binary", b"2.0\n"),
+                   ("control.tar.zst", zstandard.ZstdCompressor().compress(control)),
+                   # no content size in the frame header, as a streaming compressor writes
+                   ("data.tar.zst", zstandard.ZstdCompressor(write_content_size=False)
+                    .compress(_tar(files)))]
+    else:
+        members = [("debian-binary", b"2.0\n"), ("data.tar.xz", lzma.compress(_tar(files)))]
     out = b"!<arch>\n"
     for name, data in members:
         out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode() + data
@@ -93,6 +109,58 @@ def test_extract_reads_debs_without_dpkg(tmp_path):
     (tmp_path / "bad.deb").write_bytes(b"not an archive")
     with pytest.raises(FetchError, match="not a Debian package"):
         extract(tmp_path / "bad.deb", ["*"], [], tmp_path / "o2")
+
+
+FONT_DEB = {"usr/share/fonts/truetype/x/X.ttf": b"font", "usr/share/doc/x/copyright": b"c"}
+
+
+def test_extract_reads_zstd_debs(tmp_path):
+    deb = _deb(tmp_path / "x_1.0_all.deb", FONT_DEB, zstd=True)
+    (out,) = extract(deb, ["*.ttf"], [], tmp_path / "out")
+    assert out.name == "X.ttf" and out.read_bytes() == b"font"
+
+
+def test_zstd_debs_without_zstandard_go_through_dpkg_deb(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    deb = _deb(tmp_path / "x_1.0_all.deb", FONT_DEB, zstd=True)
+    monkeypatch.setitem(sys.modules, "zstandard", None)   # as if not installed
+    if shutil.which("dpkg-deb"):
+        (out,) = extract(deb, ["*.ttf"], [], tmp_path / "out")
+        assert out.read_bytes() == b"font"
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(FetchError, match="compressed with zstd: pip install zstandard"):
+        extract(deb, ["*.ttf"], [], tmp_path / "out2")
+
+
+def test_fetch_leaves_no_downloads_unless_kept(tmp_path, monkeypatch, capsys):
+    """`assets fetch --home DIR` of one font package, already in DIR/downloads (as a run with
+    --keep-downloads leaves it), so nothing is downloaded."""
+    import textsynth.assets.fetch as fetch_module
+    from textsynth.cli import main
+
+    home, other = tmp_path / "home", tmp_path / "env-home"
+    monkeypatch.setenv("TEXTSYNTH_HOME", str(other))   # --home wins; restored afterwards
+    item = fetch_module.Item("fonts", "fonts-x", "debian:fonts-x", fetch_module.FONT_GLOBS)
+    monkeypatch.setattr(fetch_module, "load_items", lambda profile: [item])
+    deb = home / "downloads" / "debian" / "fonts-x_1.0_all.deb"
+    font = home / "fonts" / "fonts-x" / "X.ttf"
+
+    def fetch(*args):
+        deb.parent.mkdir(parents=True, exist_ok=True)
+        _deb(deb, FONT_DEB, zstd=True)
+        font.unlink(missing_ok=True)   # not done: extract it again
+        return main(["assets", "fetch", "--home", str(home), *args])
+
+    assert fetch() == 0 and font.read_bytes() == b"font"
+    assert not (home / "downloads").exists()
+    assert fetch("--keep-downloads") == 0 and font.exists() and deb.exists()
+    assert main(["assets", "fetch", "--home", str(home)]) == 0   # nothing to do; still cleans
+    assert not (home / "downloads").exists() and not other.exists()
+    assert "removed the downloaded packages" in capsys.readouterr().out
+    assert main(["assets", "path", "fonts", "--home", str(home)]) == 0
+    assert capsys.readouterr().out.strip() == str(home / "fonts")
 
 
 def _font_with_empty_glyph(path):

@@ -27,7 +27,7 @@ def wheel_venv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     "-w", str(tmp / "dist"), str(REPO)], check=True, capture_output=True)
-    (wheel,) = (tmp / "dist").glob("textsynth-*.whl")
+    (wheel,) = (tmp / "dist").glob("textsynth_engine-*.whl")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
@@ -57,7 +57,8 @@ def test_installed_wheel_runs_the_first_commands_outside_the_checkout(wheel_venv
     assert where[0].startswith(str(venv)) and where[1] == "True"  # the wheel's copy, with its data
     assert (Path(where[0]).parent / "py.typed").is_file()
 
-    assert "nothing to do" in _run(venv, work, "assets", "fetch", "--profile", "ci").stdout
+    assert "nothing to do" in _run(venv, work, "assets", "fetch", "--profile", "ci",
+                                   "--keep-downloads").stdout   # other tests reuse them
     _run(venv, work, "render", "--num", "4", "--out", "r")
     assert len(list((work / "r").glob("render-*.png"))) == 4
     _run(venv, work, "render", "--num", "2", "--out", "r2", "--config", "pipelines/configs/synth_en_zh.yaml")

@@ -56,7 +56,7 @@ def chromium(extra_args: tuple[str, ...] = ()):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        raise BrowserUnavailable("web pages need Playwright: pip install 'textsynth[web]'") from e
+        raise BrowserUnavailable("web pages need Playwright: pip install 'textsynth-engine[web]'") from e
     exe = chromium_path()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=exe, headless=True, args=[*CHROMIUM_FLAGS, *extra_args],

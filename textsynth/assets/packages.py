@@ -87,7 +87,8 @@ def download_wheel(spec: str, downloads: Path) -> Path:
 
 
 def _deb_data_tar(deb: Path) -> tarfile.TarFile:
-    """Open the data.tar.* member of a .deb (an `ar` archive) without dpkg."""
+    """Open the data.tar.* member of a .deb (an `ar` archive), without dpkg unless it is
+    zstd-compressed and the zstandard package is missing."""
     raw = deb.read_bytes()
     if not raw.startswith(b"!<arch>\n"):
         raise FetchError(f"{deb} is not a Debian package (bad ar magic)")
@@ -98,11 +99,34 @@ def _deb_data_tar(deb: Path) -> tarfile.TarFile:
         size = int(header[48:58].decode().strip())
         body = raw[pos + 60:pos + 60 + size]
         if name.startswith("data.tar"):
-            if name.endswith(".zst"):
-                raise FetchError(f"{deb}: zstd-compressed packages are not supported")
+            if name.endswith(".zst"):   # tarfile reads zstd only from Python 3.14
+                return tarfile.open(fileobj=io.BytesIO(_unzstd(deb, body)), mode="r:")
             return tarfile.open(fileobj=io.BytesIO(body), mode="r:*")
         pos += 60 + size + (size & 1)
     raise FetchError(f"{deb} has no data.tar member")
+
+
+def _unzstd(deb: Path, data_tar_zst: bytes) -> bytes:
+    """The uncompressed data.tar of a .deb: with the zstandard package, else dpkg-deb."""
+    try:
+        import zstandard
+    except ImportError:
+        return _dpkg_fsys_tarfile(deb)
+    dctx = zstandard.ZstdDecompressor()
+    with dctx.stream_reader(data_tar_zst, read_across_frames=True) as reader:
+        return reader.read()
+
+
+def _dpkg_fsys_tarfile(deb: Path) -> bytes:
+    """The uncompressed data.tar, by dpkg-deb (which reads every compression it builds)."""
+    if not shutil.which("dpkg-deb"):
+        raise FetchError(f"{deb.name} is compressed with zstd: pip install zstandard, or install "
+                         "dpkg (dpkg-deb)")
+    proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise FetchError(f"dpkg-deb --fsys-tarfile {deb.name} failed: "
+                         f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
 
 
 def _matches(path: str, include: list[str], exclude: list[str]) -> bool:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 def load_reconstructor(path):
     """(H, W, 3) uint8 RGB -> its reconstruction by the VAE in checkpoint ``path``."""
+    from textsynth.extras import require
+
+    require("torch", "a checkpoint model")   # `eval` without the train extra: say which
     from textsynth.vae.inference import load_reconstructor as _load
 
     return _load(path)
