@@ -18,7 +18,7 @@ DIST = "textsynth-engine"
 # The module that shows each requirement of an extra in pyproject.toml installed
 # (tests/test_extras.py checks this table against pyproject.toml).
 EXTRA_OF = {
-    "paddleocr": "curate", "pypdfium2": "curate", "onnxruntime": "curate",
+    "paddleocr": "curate", "pypdfium2": "curate", "onnxruntime": "curate", "datasketch": "curate",
     "playwright": "web",
     "torch": "train", "transformers": "train", "webdataset": "train", "matplotlib": "train",
     "pandas": "train",   # ray[train]: ray.train refuses to import without it (ray[default] lacks it)

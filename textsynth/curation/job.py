@@ -270,7 +270,7 @@ def run(cfg: dict, inputs: list[str], out: str, dataset: str = "doc", address: s
         raise ValueError(f"no curatable files (pdf, images, html) under {inputs}")
     from textsynth.extras import check
 
-    check("paddleocr", "pypdfium2", purpose="curation (OCR, PDFs)")
+    check("paddleocr", "pypdfium2", "datasketch", purpose="curation (OCR, PDFs, dedup)")
     _check_ocr_models(cfg["ocr"])
     parts = ingest.partitions(sources, cfg["ingest"]["files_per_partition"])
     fs, root = filesystem(out)
