@@ -1,5 +1,5 @@
 # textsynth: `make demo` and `make test` work on a fresh machine with nothing installed by hand.
-# Assets go to $TEXTSYNTH_HOME (default ~/.cache/textsynth); see README "Assets".
+# Assets go to $TEXTSYNTH_HOME (default ~/.cache/textsynth); see docs/guides/quickstart.md "Assets".
 
 PYTHON ?= python3
 VENV   ?= .venv

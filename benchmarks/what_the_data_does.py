@@ -5,7 +5,7 @@ question's control arm, from the experiments' ``results.json`` intervals.
 
 Each argument is an experiment dir (``results.json`` inside); the row label is the dir's
 question letter when named ``q-X``. Cells: arm minus control, [95% interval] — paired
-bootstrap over bench images with the seed spread (README "How differences are judged") —
+bootstrap over bench images with the seed spread (docs/guides/experiments.md "How differences are judged") —
 and the verdict of the comparison that decides the row.
 """
 

@@ -32,7 +32,7 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None) -> None:
         raise FetchError(
             f"{what} failed (exit {proc.returncode}):\n  " + "\n  ".join(tail) +
             "\nIs the package registry reachable from this machine? You can also point the "
-            "config at your own folders instead (see README, 'Assets')."
+            "config at your own folders instead (see docs/guides/quickstart.md, 'Assets')."
         )
 
 

@@ -133,7 +133,7 @@ def intervals_markdown(iv: dict) -> list[str]:
     lines = ["## 95% intervals", "",
              f"Paired bootstrap over bench images ({iv['n_boot']} resamples) combined with the seed "
              f"spread; seed part: {iv['seed_part']}. Seeds per arm: "
-             + ", ".join(f"{a} {n}" for a, n in iv["seeds"].items()) + ". Method: README "
+             + ", ".join(f"{a} {n}" for a, n in iv["seeds"].items()) + ". Method: docs/guides/experiments.md "
              "\"How differences are judged\".", ""]
     for bench, metric in iv["metric_of_bench"].items():
         per_arm = {a: b[bench] for a, b in iv["arms"].items() if bench in b}
