@@ -64,8 +64,9 @@ def test_a_line_on_a_turned_board_is_coloured_for_the_board_not_the_photo_around
 
 
 def test_docs_images_are_made_from_code_drawn_backgrounds(assets, tmp_path):
-    """`make docs-images`: one sheet per ingredient, and none of them shows a photo (the
-    script forces paper and plain backgrounds, so no third-party pixels reach the repo)."""
+    """`make docs-images`: one sheet per ingredient and a gallery screenshot over a job of
+    such pages, and none of them shows a photo (the script forces paper and plain
+    backgrounds, so no third-party pixels reach the repo)."""
     import subprocess
     import sys
 
@@ -75,7 +76,7 @@ def test_docs_images_are_made_from_code_drawn_backgrounds(assets, tmp_path):
     subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--per-sheet", "2"], check=True,
                    capture_output=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{n}.jpg" for n in ("paper", "plain", "geometry", "vertical", "degrade"))
+        f"{n}.jpg" for n in ("paper", "plain", "geometry", "vertical", "degrade", "gallery"))
     sys.path.insert(0, str(script.parent))
     try:
         from make_images import SHEETS
