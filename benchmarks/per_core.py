@@ -33,6 +33,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from cluster_scaling import steady_rate  # noqa: E402  (benchmarks/cluster_scaling.py)
 from render import _pin, measure_naive_pillow  # noqa: E402  (benchmarks/render.py)
 
 from textsynth.config import load_config  # noqa: E402
@@ -69,10 +70,9 @@ def synth_job(num: int, shard: int, work: Path) -> dict:
     wall = time.perf_counter() - t
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
-    marks = sorted(p.stat().st_mtime for p in (out / "_completions").glob("*.json"))
-    stats = json.loads((out / "stats.json").read_text())
-    return {"synth_job_steady": (stats["samples"] - stats["samples"] / len(marks)) / (marks[-1] - marks[0]),
-            "synth_job_stats": stats["timing"]["samples_per_s"], "synth_job_wall": stats["samples"] / wall}
+    rate = steady_rate(out)   # one node: the samples after its first shard
+    return {"synth_job_steady": rate["steady"], "synth_job_stats": rate["job"],
+            "synth_job_wall": json.loads((out / "stats.json").read_text())["samples"] / wall}
 
 
 def render_cmd(num: int, work: Path, encoder: str | None) -> float:
