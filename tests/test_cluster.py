@@ -9,6 +9,8 @@ One cluster serves the module; the node-loss test, which kills its worker node, 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -154,6 +156,14 @@ def test_ray_train_on_two_nodes_reads_s3_and_survives_a_lost_worker(s3, cluster,
         json.loads((tmp_path / "calm" / "ranks" / "rank0.json").read_text())["param_checksum"], rel=1e-6)
 
 
+def _wait_for_a_dead_node(dashboard: str, deadline: float) -> None:
+    from ray.util.state import list_nodes
+
+    while not any(n.state == "DEAD" for n in list_nodes(address=dashboard, raise_on_missing_output=False)):
+        assert time.time() < deadline, "the head never marked the killed node dead"
+        time.sleep(0.2)
+
+
 def test_losing_a_node_mid_job_gives_the_same_bytes(s3, cluster, reference):
     uri, fs = s3.uri("node-loss"), s3.filesystem()
     proc = subprocess.Popen([str(BIN / "textsynth"), "synth", "--address", cluster["address"], "--out", uri, *JOB],
@@ -166,7 +176,15 @@ def test_losing_a_node_mid_job_gives_the_same_bytes(s3, cluster, reference):
     while len(fs.get_file_info(pafs.FileSelector(f"{s3.bucket}/node-loss/_completions", allow_not_found=True))) < 3:
         assert time.time() < deadline and proc.poll() is None, "the job ended before a node could be lost"
         time.sleep(0.2)
-    raylet.kill()                                      # the worker node's raylet, by its pid
+    # The rest of the job takes about as long as the head needs to notice a silent node, so
+    # the driver is held (SIGSTOP) from the kill until the cluster has marked the node dead:
+    # the loss then always falls mid-job, as the test means it to.
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        raylet.kill()                                  # the worker node's raylet, by its pid
+        _wait_for_a_dead_node(cluster["dashboard"], deadline)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err[-3000:]
     made = objects(s3, "node-loss")
