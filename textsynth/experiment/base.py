@@ -40,7 +40,7 @@ log = logging.getLogger("textsynth.experiment")
 # Trainer settings that change when things are written or how fast, not the weights (beyond
 # float rounding).
 NOT_IN_KEY = {"train": ("log_every", "sample_every", "ckpt_every", "snapshot_every",
-                        "keep_checkpoints", "cpu_threads", "channels_last", "compile"),
+                        "keep_checkpoints", "cpu_threads", "channels_last", "compile", "max_failures"),
               "data": ("resume",)}
 
 
