@@ -18,107 +18,147 @@ import re
 from pathlib import Path
 
 import yaml
+from pydantic import Field
+from typing_extensions import Annotated
 
 from textsynth import paths
+from textsynth.schema import (ConfigError, Literal, Section, Weights, defaults, free_form_keys, Range,  # noqa: F401 (ConfigError re-exported)
+                              optional_keys, setting, validate)
 
 DEFAULT_CONFIG = paths.packaged_config("synth_en_zh.yaml")
 
-DEFAULTS: dict = {
-    "seed": 0,
-    # One canvas size, or per-sample sizes by weight, e.g. {"256x256": 0.5, "384x640": 0.2,
-    # "512x512": 0.2, "1024x1024": 0.1} (then width/height are unused).
-    "canvas": {"width": 256, "height": 256, "sizes": {}},
-    "background": {
-        "mode": "photo",          # photo | plain | paper | scene (textsynth/synthesis/paper.py, scene.py)
-        "mode_probs": {},         # per-sample modes by weight, e.g. {photo: 0.5, paper: 0.5}; overrides mode
-        "plain_palette": "realistic",   # plain colours: realistic (papers, UI, slides) | saturated (any RGB)
-        "dirs": [],               # default: $TEXTSYNTH_HOME/backgrounds
-        "min_crop_frac": 0.25,    # crop side as a fraction of the photo's largest fitting crop
-        "max_image_pixels": 40_000_000,
-        "cache_mb": 32,           # decoded photos kept per worker (an LRU, by bytes)
-        "max_member_mb": 256,     # a shard member larger than this is never read: a counted
-                                  # bad_background:member_too_large skip (sparse members always are)
-    },
-    "fonts": {"dirs": [], "exclude": []},   # default dirs: $TEXTSYNTH_HOME/fonts
-    "text": {
-        "corpora": {},            # {lang: [files]}; default: $TEXTSYNTH_HOME/corpora/<lang>-*.txt
-        # Per block: each block of a sample draws its own language, so a sample whose blocks
-        # differ is labelled mixed (far more often than the 10% of mixed blocks).
-        "lang_probs": {"en": 0.45, "zh": 0.45, "mixed": 0.10},
-        # Per sample, e.g. {en: 0.45, zh: 0.45, mixed: 0.10}: one language drawn per sample
-        # that all its blocks use (lang_probs is then unused). null: per block (lang_probs).
-        # null, not {}: a job dir from before this key reads it as null and still resumes.
-        "sample_lang_probs": None,
-        "max_text_retries": 8,    # resample the text when no font draws it
-    },
-    "size": {
-        "buckets": {"5-8": [5, 8], "9-12": [9, 12], "13-16": [13, 16], "17-20": [17, 20]},
-        "bucket_probs": {"5-8": 0.25, "9-12": 0.25, "13-16": 0.25, "17-20": 0.25},
-    },
-    "layout": {
-        # which layout template each sample uses, by weight (textsynth/synthesis/layouts/):
-        # blocks dense columns heading lists table form slide caption
-        "template_probs": {"blocks": 1.0},
-        # the blocks template:
-        "lines": [2, 8],          # text lines per canvas (inclusive range)
-        "blocks": [1, 3],
-        "mode_probs": {"lines": 0.5, "paragraph": 0.5},
-        "align_probs": {"left": 0.6, "center": 0.2, "right": 0.2},
-        "line_spacing": [1.0, 1.5],   # baseline pitch as a multiple of the font's line height
-        "margin": 6,
-        "min_block_width_frac": 0.5,
-        # a justified line whose word gaps would exceed this many space widths is set ragged
-        "max_justify_gap": 2.0,
-    },
-    # Geometric text (textsynth/synthesis/geometry.py): the share of samples whose text layer
-    # is rotated, put in perspective or bent, and how far; 0 keeps every sample flat
-    "geometry": {
-        "prob": 0.0,
-        "kind_probs": {"rotate": 0.35, "perspective": 0.35, "arc": 0.15, "wave": 0.15},
-        "max_rotate": 30.0,       # degrees either way
-        "max_perspective": 0.12,  # how far a corner moves, a fraction of the canvas side
-        "max_arc": 60.0,          # degrees of arc the flat page's width spans at most
-        "max_wave": 0.04,         # wave amplitude, a fraction of the canvas height
-    },
-    # Capture degradations (textsynth/synthesis/degrade.py), off by default: the share of
-    # samples that get some, each step's chance, and a factor on the per-size-bucket caps
-    "degrade": {
-        "prob": 0.0,
-        "step_probs": {"defocus": 0.3, "motion": 0.15, "noise": 0.4, "jpeg": 0.4, "lighting": 0.3, "bleed": 0.15,
-                       "halftone": 0.15},
-        "strength": 1.0,
-    },
-    "color": {
-        "min_contrast": 3.0,      # WCAG contrast ratio vs. low/high luminance percentiles under a line
-        "bg_percentiles": [10, 90],
-        "tries": 12,
-        "outline_prob": 0.0,
-        "shadow_prob": 0.0,
-        "panel_prob": 0.0,        # a panel is also added whenever no colour reaches min_contrast
-    },
-    # png_encoder: zlib (cv2 at png_level; smallest files) or fpng (~15x faster to encode,
-    # ~1.3x larger files); both are standard, lossless PNG
-    "output": {"format": "png", "png_level": 1, "png_encoder": "zlib", "jpeg_quality": 95,
-               "char_boxes": False,
-               # a job (or `render`) that makes fewer than this share of the samples asked
-               # for exits non-zero, naming the top skip reasons
-               "min_yield": 0.5},
-}
-
-
-# Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
-FREE_FORM = {"canvas.sizes", "background.mode_probs", "geometry.kind_probs", "degrade.step_probs", "text.corpora", "text.lang_probs", "text.sample_lang_probs", "size.buckets", "size.bucket_probs", "layout.template_probs",
-             "layout.mode_probs", "layout.align_probs"}
-# Mappings that may be null (unset), so `--set KEY=null` undoes a config file's value.
-OPTIONAL = {"text.sample_lang_probs"}
-
-
-class ConfigError(ValueError):
-    pass
-
-
-BACKGROUND_MODES = ("photo", "plain", "paper", "scene")
 SEED_MAX = 2 ** 63 - 1   # seeds are recorded in int64 parquet columns
+BACKGROUND_MODES = ("photo", "plain", "paper", "scene")
+
+
+class Canvas(Section):
+    width: int = setting(256, "canvas width (px)", 16, 2048)
+    height: int = setting(256, "canvas height (px)", 16, 2048)
+    sizes: Weights = setting({}, "per-sample sizes by weight, e.g. {\"256x256\": 0.5, \"384x640\": 0.2, "
+                              "\"1024x1024\": 0.3} (then width/height are unused)")
+
+
+class Background(Section):
+    mode: Literal["photo", "plain", "paper", "scene"] = setting(
+        "photo", "photo (sampled photos) | plain | paper | scene (textsynth/synthesis/paper.py, scene.py)")
+    mode_probs: Weights = setting({}, "per-sample modes by weight, e.g. {photo: 0.5, paper: 0.5}; overrides mode")
+    plain_palette: Literal["realistic", "saturated"] = setting(
+        "realistic", "plain colours: realistic (papers, UI, slides) | saturated (any RGB)")
+    dirs: list[str] = setting([], "photo folders or .tar shards; default: $TEXTSYNTH_HOME/backgrounds")
+    min_crop_frac: float = setting(0.25, "crop side as a fraction of the photo's largest fitting crop", 0.01, 1)
+    max_image_pixels: int = setting(40_000_000, "larger photos are a counted skip, refused before decoding", 1)
+    cache_mb: float = setting(32, "decoded photos kept per worker (an LRU, by bytes)", 1, 65536)
+    max_member_mb: float = setting(256, "a shard member larger than this is never read: a counted "
+                                    "bad_background:member_too_large skip (sparse members always are)", 1, 65536)
+
+
+class Fonts(Section):
+    dirs: list[str] = setting([], "font folders; default: $TEXTSYNTH_HOME/fonts")
+    exclude: list[str] = setting([], "font file names (e.g. NotoSansCJK-Bold.ttc) never used")
+
+
+class Text(Section):
+    corpora: dict[str, list[str]] = setting({}, "{lang: [files]}, lang en or zh; default: "
+                                            "$TEXTSYNTH_HOME/corpora/<lang>-*.txt")
+    lang_probs: Weights = setting({"en": 0.45, "zh": 0.45, "mixed": 0.10},
+                              "per block: each block of a sample draws its own language (en, zh or "
+                              "mixed), so a sample whose blocks differ is labelled mixed (far more "
+                              "often than the share of mixed blocks)")
+    sample_lang_probs: Weights | None = setting(None, "per sample, e.g. {en: 0.45, zh: 0.45, mixed: 0.10}: "
+                                                  "one language drawn per sample that all its blocks "
+                                                  "use (lang_probs is then unused); null: per block")
+    max_text_retries: int = setting(8, "resample the text when no font draws it", 0, 1000)
+
+
+class Size(Section):
+    buckets: dict[str, Range(5, 20, integer=True)] = setting(
+        {"5-8": [5, 8], "9-12": [9, 12], "13-16": [13, 16], "17-20": [17, 20]},
+        "character-size buckets: name -> [min_px, max_px], within the engine's 5-20 px")
+    bucket_probs: Weights = setting({"5-8": 0.25, "9-12": 0.25, "13-16": 0.25, "17-20": 0.25},
+                                "how often each bucket is drawn, by weight")
+
+
+class Layout(Section):
+    template_probs: Weights = setting({"blocks": 1.0}, "which layout template each sample uses, by weight: "
+                                  "blocks dense columns heading lists table form slide caption "
+                                  "(textsynth/synthesis/layouts/)")
+    lines: Range(1, 200, integer=True) = setting([2, 8], "blocks template: text lines per canvas (inclusive range)")
+    blocks: Range(1, 50, integer=True) = setting([1, 3], "blocks template: text blocks per canvas")
+    mode_probs: Weights = setting({"lines": 0.5, "paragraph": 0.5}, "blocks template: separate lines or wrapped paragraphs")
+    align_probs: Weights = setting({"left": 0.6, "center": 0.2, "right": 0.2}, "blocks template: line alignment")
+    line_spacing: Range(0.8, 5) = setting([1.0, 1.5], "baseline pitch as a multiple of the font's line height")
+    margin: int = setting(6, "canvas margin (px); at most (shorter side - 20) / 2", 0)
+    min_block_width_frac: float = setting(0.5, "narrowest text block, a fraction of the canvas width", 0.05, 1)
+    max_justify_gap: float = setting(2.0, "a justified line whose word gaps would exceed this many space "
+                                      "widths is set ragged", 1, 10)
+
+
+class Geometry(Section):
+    prob: float = setting(0.0, "the share of samples whose text layer is rotated, put in perspective or "
+                           "bent (textsynth/synthesis/geometry.py); 0 keeps every sample flat", 0, 1)
+    kind_probs: Weights = setting({"rotate": 0.35, "perspective": 0.35, "arc": 0.15, "wave": 0.15},
+                              "which warp, by weight: rotate perspective arc wave")
+    max_rotate: float = setting(30.0, "degrees either way", 0, 90)
+    max_perspective: float = setting(0.12, "how far a corner moves, a fraction of the canvas side", 0, 0.2)
+    max_arc: float = setting(60.0, "degrees of arc the flat page's width spans at most", 1, 180)
+    max_wave: float = setting(0.04, "wave amplitude, a fraction of the canvas height", 0, 0.1)
+
+
+class Degrade(Section):
+    prob: float = setting(0.0, "the share of samples that get capture degradations "
+                           "(textsynth/synthesis/degrade.py); 0 = off", 0, 1)
+    step_probs: dict[str, Annotated[float, Field(ge=0, le=1)]] = setting(
+        {"defocus": 0.3, "motion": 0.15, "noise": 0.4, "jpeg": 0.4, "lighting": 0.3, "bleed": 0.15,
+         "halftone": 0.15}, "each step's chance in a degraded sample")
+    strength: float = setting(1.0, "a factor on the per-size-bucket caps (1: the caps the legibility "
+                               "gate keeps readable)", 0, 1)
+
+
+class Color(Section):
+    min_contrast: float = setting(3.0, "WCAG contrast ratio vs. low/high luminance percentiles under a line", 1, 21)
+    bg_percentiles: Range(0, 100, strict=True) = setting([10, 90], "the background luminance percentiles compared")
+    tries: int = setting(12, "colours tried per line before a panel is added", 1, 1000)
+    outline_prob: float = setting(0.0, "share of lines drawn with an outline", 0, 1)
+    shadow_prob: float = setting(0.0, "share of lines drawn with a shadow", 0, 1)
+    panel_prob: float = setting(0.0, "share of lines on a panel (also added whenever no colour reaches "
+                                 "min_contrast)", 0, 1)
+
+
+class Output(Section):
+    format: Literal["png", "jpg", "webp"] = setting("png", "image format of the samples")
+    png_level: int = setting(1, "zlib compression level", 0, 9)
+    png_encoder: Literal["zlib", "fpng"] = setting("zlib", "zlib (cv2 at png_level; smallest files) or fpng "
+                                                       "(~15x faster to encode, ~1.3x larger); both "
+                                                       "standard, lossless PNG")
+    jpeg_quality: int = setting(95, "JPEG/WebP quality", 1, 100)
+    char_boxes: bool = setting(False, "record a box per character in the labels")
+    min_yield: float = setting(0.5, "a job (or `render`) that makes fewer than this share of the samples "
+                                "asked for exits non-zero, naming the top skip reasons", 0, 1)
+
+
+class SynthConfig(Section):
+    """The synthesis config (`textsynth render`, `textsynth synth`)."""
+
+    seed: int = setting(0, "the job's seed: every sample's randomness derives from it", 0, SEED_MAX)
+    canvas: Canvas = setting(Canvas, "the canvas each sample is drawn on")
+    background: Background = setting(Background, "what the text is drawn on")
+    fonts: Fonts = setting(Fonts, "the fonts text is set in")
+    text: Text = setting(Text, "the text: corpora and languages")
+    size: Size = setting(Size, "character sizes")
+    layout: Layout = setting(Layout, "where text goes on the canvas")
+    geometry: Geometry = setting(Geometry, "turned, perspective and bent text")
+    degrade: Degrade = setting(Degrade, "capture degradations")
+    color: Color = setting(Color, "text colour and legibility")
+    output: Output = setting(Output, "how samples are encoded")
+
+
+DEFAULTS: dict = defaults(SynthConfig)
+# Mappings whose keys are the user's choice (languages, bucket names, files), replaced whole.
+FREE_FORM = free_form_keys(SynthConfig)
+# Mappings that may be null (unset), so `--set KEY=null` undoes a config file's value.
+OPTIONAL = optional_keys(SynthConfig)
+
+
 
 
 def nonfinite(value, where: str) -> tuple[str, float] | None:
@@ -230,87 +270,47 @@ def strings(key: str, v, nonempty: bool = False, what: str = "strings") -> None:
 
 
 def _check(cfg: dict) -> None:
-    """Every value type- and range-checked before any work starts, naming the key."""
-    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
+    """Every key's type and range (the schema above), then the rules between keys, before any
+    work starts; the message names the key."""
+    validate(SynthConfig, cfg)
     w, h = cfg["canvas"]["width"], cfg["canvas"]["height"]
-    number("canvas.width", w, 16, 2048, integer=True)
-    number("canvas.height", h, 16, 2048, integer=True)
     if cfg["canvas"]["sizes"]:
         weights("canvas.sizes", cfg["canvas"]["sizes"])
-        for key in cfg["canvas"]["sizes"]:
-            m = re.fullmatch(r"(\d+)x(\d+)", str(key))
+        for size in cfg["canvas"]["sizes"]:
+            m = re.fullmatch(r"(\d+)x(\d+)", size)
             if not m or not all(16 <= int(v) <= 2048 for v in m.groups()):
-                raise ConfigError(f"canvas.sizes: {key!r} is not WIDTHxHEIGHT with sides 16..2048")
-    bg = cfg["background"]
-    choice("background.mode", bg["mode"], BACKGROUND_MODES)
-    if bg["mode_probs"]:
-        weights("background.mode_probs", bg["mode_probs"], set(BACKGROUND_MODES))
-    choice("background.plain_palette", bg["plain_palette"], ("realistic", "saturated"))
-    strings("background.dirs", bg["dirs"])
-    number("background.min_crop_frac", bg["min_crop_frac"], 0.01, 1)
-    number("background.max_image_pixels", bg["max_image_pixels"], 1, integer=True)
-    number("background.cache_mb", bg["cache_mb"], 1, 65536)
-    number("background.max_member_mb", bg["max_member_mb"], 1, 65536)
-    for key in ("dirs", "exclude"):
-        strings(f"fonts.{key}", cfg["fonts"][key])
+                raise ConfigError(f"canvas.sizes: {size!r} is not WIDTHxHEIGHT with sides 16..2048")
+    if cfg["background"]["mode_probs"]:
+        weights("background.mode_probs", cfg["background"]["mode_probs"], set(BACKGROUND_MODES))
     t = cfg["text"]
-    for lang, files in t["corpora"].items():
+    for lang in t["corpora"]:
         if lang not in ("en", "zh"):
             raise ConfigError(f"text.corpora: unknown language '{lang}' (known: en, zh)")
-        strings(f"text.corpora.{lang}", files, what="files")
     weights("text.lang_probs", t["lang_probs"], {"en", "zh", "mixed"})
     if t["sample_lang_probs"] is not None:
         weights("text.sample_lang_probs", t["sample_lang_probs"], {"en", "zh", "mixed"})
-    number("text.max_text_retries", t["max_text_retries"], 0, 1000, integer=True)
     sz = cfg["size"]
-    if not isinstance(sz["buckets"], dict) or not sz["buckets"]:
+    if not sz["buckets"]:
         raise ConfigError("size.buckets must map bucket names to [min_px, max_px]")
-    for b, rng in sz["buckets"].items():   # character sizes are 5-20 px (the engine's range)
-        if not isinstance(b, str):
-            raise ConfigError(f"size.buckets: bucket name {b!r} must be a string (quote it in YAML)")
-        pair(f"size.buckets.{b}", rng, 5, 20, integer=True)
-    for b in sz["bucket_probs"] if isinstance(sz["bucket_probs"], dict) else []:
+    for b in sz["bucket_probs"]:
         if b not in sz["buckets"]:
             raise ConfigError(f"size.bucket_probs names bucket '{b}' missing from size.buckets")
     weights("size.bucket_probs", sz["bucket_probs"])
     lay = cfg["layout"]
-    pair("layout.lines", lay["lines"], 1, 200, integer=True)
-    pair("layout.blocks", lay["blocks"], 1, 50, integer=True)
     from textsynth.synthesis.layouts import TEMPLATES
 
     weights("layout.template_probs", lay["template_probs"], set(TEMPLATES))
     weights("layout.mode_probs", lay["mode_probs"], {"lines", "paragraph"})
     weights("layout.align_probs", lay["align_probs"], {"left", "center", "right"})
-    pair("layout.line_spacing", lay["line_spacing"], 0.8, 5)
     number("layout.margin", lay["margin"], 0, (min(w, h) - 20) // 2, integer=True)
-    number("layout.min_block_width_frac", lay["min_block_width_frac"], 0.05, 1)
-    number("layout.max_justify_gap", lay["max_justify_gap"], 1, 10)
-    geo = cfg["geometry"]
-    number("geometry.prob", geo["prob"], 0, 1)
     from textsynth.synthesis.geometry import KINDS
 
-    weights("geometry.kind_probs", geo["kind_probs"], set(KINDS))
-    number("geometry.max_rotate", geo["max_rotate"], 0, 90)
-    number("geometry.max_perspective", geo["max_perspective"], 0, 0.2)
-    number("geometry.max_arc", geo["max_arc"], 1, 180)
-    number("geometry.max_wave", geo["max_wave"], 0, 0.1)
-    deg = cfg["degrade"]
-    number("degrade.prob", deg["prob"], 0, 1)
+    weights("geometry.kind_probs", cfg["geometry"]["kind_probs"], set(KINDS))
     from textsynth.synthesis.degrade import STEPS
 
-    for k, v in deg["step_probs"].items():
-        if k not in STEPS:
-            raise ConfigError(f"degrade.step_probs: unknown step '{k}' (known: {', '.join(STEPS)})")
-        number(f"degrade.step_probs.{k}", v, 0, 1)
-    number("degrade.strength", deg["strength"], 0, 1)   # 1: the caps the legibility gate keeps readable
-    col = cfg["color"]
-    number("color.min_contrast", col["min_contrast"], 1, 21)          # the WCAG ratio's range
-    pair("color.bg_percentiles", col["bg_percentiles"], 0, 100, strict=True)
-    number("color.tries", col["tries"], 1, 1000, integer=True)
-    for key in ("outline_prob", "shadow_prob", "panel_prob"):
-        number(f"color.{key}", col[key], 0, 1)
-    check_output("output", cfg["output"])
-    number("output.min_yield", cfg["output"]["min_yield"], 0, 1)
+    for step in cfg["degrade"]["step_probs"]:
+        if step not in STEPS:
+            raise ConfigError(f"degrade.step_probs: unknown step '{step}' (known: {', '.join(STEPS)})")
 
 
 def check_output(where: str, out: dict) -> None:
