@@ -2,8 +2,8 @@
 
 - ``docs/reference/cli.md``: every ``textsynth`` command and option, from the argparse
   parsers the CLI runs (``textsynth.cli.build_parser``);
-- ``docs/reference/config.md``: every config key with its default, from the defaults the
-  loaders start from, with the comment beside each key in the source.
+- ``docs/reference/config.md``: every config key with its type, default, range and help,
+  from the typed schemas the loaders validate with (``textsynth/schema.py``).
 
     python docs/gen_reference.py        (make docs runs it before mkdocs build --strict)
 
@@ -13,10 +13,7 @@ The pages are build output (gitignored), so they cannot drift from the code.
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -78,59 +75,32 @@ def cli_page() -> str:
 
 # --------------------------------------------------------------------------------- config
 
-def _key_comments(module) -> dict[int, str]:
-    """Line number -> the ``# comment`` on that line of the module's source."""
-    comments = {}
-    for i, line in enumerate(inspect.getsource(module).splitlines(), start=1):
-        m = re.search(r'#\s*(.+)$', line)
-        if m and not line.lstrip().startswith("#"):
-            comments[i] = m.group(1).strip()
-    return comments
-
-
-def _defaults_rows(module, name: str) -> list[str]:
-    """A row per leaf key of the dict literal ``module.<name>``: dotted key, default, the
-    comment beside it in the source."""
-    tree = ast.parse(inspect.getsource(module))
-    node = next(n.value for n in ast.walk(tree)
-                if isinstance(n, (ast.Assign, ast.AnnAssign))
-                and any(getattr(t, "id", None) == name for t in getattr(n, "targets", [getattr(n, "target", None)])))
-    comments = _key_comments(module)
-    value = getattr(module, name)
-    rows: list[str] = []
-
-    def walk(d: ast.Dict, val: dict, prefix: str) -> None:
-        for k, v in zip(d.keys, d.values):
-            key = ast.literal_eval(k) if isinstance(k, ast.Constant) else None
-            if key is None or key not in val:
-                continue
-            dotted = f"{prefix}{key}"
-            if isinstance(v, ast.Dict) and isinstance(val[key], dict) and val[key]:
-                walk(v, val[key], dotted + ".")
-                continue
-            note = " ".join(comments.get(n, "") for n in range(v.lineno, v.end_lineno + 1)).strip()
-            default = json.dumps(val[key], ensure_ascii=False)
-            rows.append(f"| `{dotted}` | `{default}` | {note.replace('|', '/')} |")
-
-    walk(node, value, "")
-    return rows
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def config_page() -> str:
-    import textsynth.config as synth_config
-    import textsynth.curation.config as curate_config
-    import textsynth.vae.config as train_config
+    from textsynth import config_tool
+    from textsynth.schema import reference_rows
 
     out = ["# Config reference", "",
-           "Every key of the synthesis, curation and training configs with its default, generated "
-           "from the defaults the loaders start from. A YAML file overrides any of them, and "
-           "`--set KEY=VALUE` overrides the file. Unknown keys and out-of-range values are "
-           "errors naming the key.", ""]
-    for title, module, name in (("Synthesis (`textsynth render`, `synth`)", synth_config, "DEFAULTS"),
-                                ("Curation (`textsynth curate`, `bench build`)", curate_config, "DEFAULTS"),
-                                ("Training (`textsynth train`)", train_config, "DEFAULTS")):
-        out += [f"## {title}", "", "| key | default | meaning |", "|---|---|---|",
-                *_defaults_rows(module, name), ""]
+           "Every key of the synthesis, curation, training and experiment configs: type, default, "
+           "range and meaning, generated from the typed schemas the loaders validate with "
+           "(`textsynth/schema.py`). A YAML file overrides any of them and `--set KEY=VALUE` "
+           "overrides the file; unknown keys, wrong types, NaN and out-of-range values are "
+           "errors naming the key. `textsynth config show FILE` prints a file resolved, "
+           "`textsynth config validate FILE` checks it, `textsynth config schema KIND` prints "
+           "the JSON Schema for an editor.", ""]
+    titles = {"synth": "Synthesis (`textsynth render`, `synth`)",
+              "curate": "Curation (`textsynth curate`, `bench build`)",
+              "train": "Training (`textsynth train`)",
+              "experiment": "Experiments (`textsynth experiment`)"}
+    for kind in config_tool.KINDS:
+        out += [f"## {titles[kind]}", "", "| key | type | default | range | meaning |", "|---|---|---|---|---|"]
+        for key, type_, default, rng, help_ in reference_rows(config_tool.model(kind)):
+            shown = json.dumps(default, ensure_ascii=False)
+            out.append(f"| `{key}` | {_cell(type_)} | `{_cell(shown)}` | {_cell(rng)} | {_cell(help_)} |")
+        out.append("")
     return "\n".join(out)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the uploaded working dir
 
 from textsynth.cli import add_train_args  # noqa: E402
-from textsynth.vae.config import load_train_config, parse_sets  # noqa: E402
+from textsynth.config import parse_sets  # noqa: E402
+from textsynth.vae.config import load_train_config  # noqa: E402
 from textsynth.vae.train import run, summary_line  # noqa: E402
 
 if __name__ == "__main__":

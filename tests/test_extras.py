@@ -30,6 +30,12 @@ ONLY_SOMETIMES = {
     "bench prune": {"curate", "train"},   # evaluation.run's OCR and models, in evaluate() only
     "eval": {"train"},        # checkpoint models (vae.load_reconstructor), LPIPS (optional)
     "assets fetch": {"curate"},   # textsynth.ocr's OCR classes; fetch uses prepare_ppocrv5 only
+    # the schemas are declarations: the checks that import the model or OCR code never run
+    "config schema": {"curate", "train", "web"},
+    # train and experiment configs need the train extra (config_tool.load checks it, per kind;
+    # tests/test_config_tool.py); synth and curate configs none
+    "config show": {"curate", "train", "web"},
+    "config validate": {"curate", "train", "web"},
 }
 
 

@@ -94,7 +94,7 @@ def test_sample_lang_probs_from_set_and_validated():
                        ("{en: 0, zh: 0}", "text.sample_lang_probs must give some choice a positive"),
                        ("{en: high}", "'text.sample_lang_probs.en' must be a number"),
                        ("{}", "'text.sample_lang_probs' must map choices to weights"),
-                       ("0.5", "'text.sample_lang_probs' must map choices to weights")]:
+                       ("0.5", "'text.sample_lang_probs' must be a mapping")]:
         with pytest.raises(ConfigError, match=match):
             load_config(None, **parse_sets([f"text.sample_lang_probs={bad}"]))
 

@@ -248,7 +248,8 @@ def _cmd_train(args) -> int:
     from textsynth.extras import check_command
 
     check_command("train")
-    from textsynth.vae.config import load_train_config, parse_sets
+    from textsynth.config import parse_sets
+    from textsynth.vae.config import load_train_config
     from textsynth.vae.train import run, summary_line
 
     over = parse_sets(args.set)
@@ -443,6 +444,44 @@ def config_overrides(args) -> dict:
     if getattr(args, "seed", None) is not None:
         over["seed"] = args.seed
     return over
+
+
+def _cmd_config_show(args) -> int:
+    from textsynth import config_tool
+
+    kind = args.kind or (config_tool.detect_kind(args.file) if args.file else "synth")
+    print(config_tool.show(kind, args.file, config_overrides(args)), end="")
+    return 0
+
+
+def _cmd_config_schema(args) -> int:
+    from textsynth import config_tool
+
+    text = config_tool.schema(args.kind)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote the {args.kind} config schema to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_config_validate(args) -> int:
+    from textsynth import config_tool
+    from textsynth.config import ConfigError
+    from textsynth.extras import MissingExtra
+
+    bad = 0
+    for f in args.files:
+        try:
+            kind = args.kind or config_tool.detect_kind(f)
+            config_tool.load(kind, f)
+        except (ConfigError, ValueError, OSError, MissingExtra) as e:
+            print(f"{f}: {e}", file=sys.stderr)
+            bad += 1
+        else:
+            print(f"{f}: a valid {kind} config")
+    return 2 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -646,6 +685,32 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Resumable: rerun the same command after an interruption.")
     add_experiment_args(ex)
     ex.set_defaults(func=_cmd_experiment)
+
+    from textsynth.config_tool import KINDS
+
+    cf = sub.add_parser("config", help="show, validate or export the schema of a config",
+                        description="The synth, curate, train and experiment configs are typed "
+                                    "schemas: every key's default, type, range and help (docs: "
+                                    "Config reference). A file's kind is told from its top-level "
+                                    "keys unless --kind names it.")
+    csub = cf.add_subparsers(dest="config_command", required=True)
+    cs = csub.add_parser("show", help="print a config resolved as its command runs it: defaults, "
+                                      "the file, then --set (every key, as YAML)")
+    cs.add_argument("file", nargs="?", help="config YAML (default: the kind's bundled config)")
+    cs.add_argument("--kind", choices=KINDS, help="the config kind (default: told from FILE; synth without one)")
+    cs.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a key, value as YAML; repeatable, e.g. --set canvas.width=512")
+    cs.set_defaults(func=_cmd_config_show)
+    cc = csub.add_parser("schema", help="print the JSON Schema of a config kind (for editors: "
+                                        "completion and checks of YAML files)")
+    cc.add_argument("kind", choices=KINDS)
+    cc.add_argument("--out", help="write it to this file instead of printing it")
+    cc.set_defaults(func=_cmd_config_schema)
+    cv = csub.add_parser("validate", help="check config files without running anything; exit 2 "
+                                          "naming the file and key of the first problem")
+    cv.add_argument("files", nargs="+", metavar="FILE")
+    cv.add_argument("--kind", choices=KINDS, help="the config kind (default: told from each file)")
+    cv.set_defaults(func=_cmd_config_validate)
 
     v = sub.add_parser("verify", help="check every shard of output dirs (readable, counts, checksums)")
     v.add_argument("dirs", nargs="+", help="output dirs or URIs")

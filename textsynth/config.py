@@ -124,13 +124,18 @@ class Color(Section):
                                  "min_contrast)", 0, 1)
 
 
-class Output(Section):
-    format: Literal["png", "jpg", "webp"] = setting("png", "image format of the samples")
+class ImageEncoding(Section):
+    """How images are encoded (synth samples, curated crops)."""
+
+    format: Literal["png", "jpg", "webp"] = setting("png", "image format")
     png_level: int = setting(1, "zlib compression level", 0, 9)
     png_encoder: Literal["zlib", "fpng"] = setting("zlib", "zlib (cv2 at png_level; smallest files) or fpng "
                                                        "(~15x faster to encode, ~1.3x larger); both "
                                                        "standard, lossless PNG")
     jpeg_quality: int = setting(95, "JPEG/WebP quality", 1, 100)
+
+
+class Output(ImageEncoding):
     char_boxes: bool = setting(False, "record a box per character in the labels")
     min_yield: float = setting(0.5, "a job (or `render`) that makes fewer than this share of the samples "
                                 "asked for exits non-zero, naming the top skip reasons", 0, 1)
@@ -311,14 +316,6 @@ def _check(cfg: dict) -> None:
     for step in cfg["degrade"]["step_probs"]:
         if step not in STEPS:
             raise ConfigError(f"degrade.step_probs: unknown step '{step}' (known: {', '.join(STEPS)})")
-
-
-def check_output(where: str, out: dict) -> None:
-    """The image encoding keys that synth and curate share."""
-    choice(f"{where}.format", out["format"], ("png", "jpg", "webp"))
-    number(f"{where}.png_level", out["png_level"], 0, 9, integer=True)
-    choice(f"{where}.png_encoder", out["png_encoder"], ("zlib", "fpng"))
-    number(f"{where}.jpeg_quality", out["jpeg_quality"], 1, 100, integer=True)
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -153,6 +153,11 @@ def _at(model: type[BaseModel], loc: tuple) -> tuple[Any, list, type[BaseModel] 
     return ann, meta + more, parent
 
 
+def _shown(choice: Any) -> str:
+    """A choice as a message shows it: ``""`` stays visible."""
+    return '""' if choice == "" else str(choice)
+
+
 def _range(b: dict) -> str:
     lo = b.get("gt", b.get("ge"))
     hi = b.get("lt", b.get("le"))
@@ -181,11 +186,13 @@ def _message(model: type[BaseModel], err: dict) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         words = f"must be in {_range(_bounds(meta) or ctx)}"
     elif kind == "literal_error":
-        options = [str(a) for a in typing.get_args(ann)] if typing.get_origin(ann) is Literal else [ctx.get("expected", "")]
+        options = [_shown(a) for a in typing.get_args(ann)] if typing.get_origin(ann) is Literal else [ctx.get("expected", "")]
         words = "must be " + (f"{', '.join(options[:-1])} or {options[-1]}" if len(options) > 1 else options[0])
     elif kind in ("too_short", "too_long"):
         n, m = _lengths(meta)
-        words = "must be [min, max]" if (n, m) == (2, 2) else f"must hold {n} to {m if m is not None else 'any number of'} items"
+        words = ("must be [min, max]" if (n, m) == (2, 2) and _is_range(meta) else
+                 f"must hold at least {n} item{'s' * (n != 1)}" if m is None else
+                 f"must hold {n} items" if n == m else f"must hold {n} to {m} items")
     elif kind == "value_error":
         words = str(ctx.get("error", err["msg"]))
     elif kind in ("int_type", "float_type") and isinstance(value, float) and not math.isfinite(value):
@@ -204,6 +211,11 @@ def _lengths(meta: list) -> tuple[int, int | None]:
             if isinstance(y, at.MaxLen):
                 m = y.max_length
     return n, m
+
+
+def _is_range(meta: list) -> bool:
+    """A :func:`Range` (ordered min, max), not any list of two."""
+    return any(isinstance(x, AfterValidator) for x in meta)
 
 
 def validate(model: type[Section], cfg: dict) -> None:
@@ -247,18 +259,34 @@ def json_schema(model: type[Section]) -> dict:
     return model.model_json_schema()
 
 
-def _type_name(ann: Any) -> str:
-    ann, meta = _unwrap(ann)
+def _type_name(ann: Any, meta: list = ()) -> str:
+    ann, more = _unwrap(ann)
+    meta = [*meta, *more]
     origin, args = typing.get_origin(ann), typing.get_args(ann)
     if origin is Literal:
-        return " \\| ".join(str(a) for a in args)
+        return " | ".join(_shown(a) for a in args)
     if origin is list:
         item = _type_name(args[0]) if args else "any"
-        return "[min, max]" if _lengths(meta) == (2, 2) else f"list of {item}"
+        n, m = _lengths(meta)
+        if (n, m) == (2, 2) and _is_range(meta):
+            return f"[min, max] of {item}"
+        if (n, m) == (0, None):
+            return f"list of {item}"
+        return f"list of {n}+ {item}" if m is None else f"list of {n}{f' to {m}' if m != n else ''} {item}"
     if origin is dict:
-        return f"mapping of {_type_name(args[1])}" if len(args) == 2 else "mapping"
+        return f"mapping of {_type_name(args[1])}" if len(args) == 2 and args[1] is not Any else "mapping"
     return {int: "integer", float: "number", bool: "true/false", str: "string", dict: "mapping",
             list: "list"}.get(ann, getattr(ann, "__name__", str(ann)))
+
+
+def _item_bounds(ann: Any) -> dict:
+    """The bounds of a list's items or a mapping's values (nested: a mapping of pairs)."""
+    ann, _ = _unwrap(ann)
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) not in (list, dict) or not args:
+        return {}
+    item, meta = _unwrap(args[-1])
+    return _bounds(meta) or _item_bounds(item)
 
 
 def reference_rows(model: type[Section]) -> list[tuple[str, str, Any, str, str]]:
@@ -267,9 +295,8 @@ def reference_rows(model: type[Section]) -> list[tuple[str, str, Any, str, str]]
     for k, field, ann in _walk(model):
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             continue
-        b = _bounds(list(field.metadata))
-        inner = _bounds(_unwrap(field.annotation)[1])
-        rng = _range(b) if b else (_range(inner) if inner else "")
-        rows.append((k, _type_name(field.annotation), field.get_default(call_default_factory=True),
-                     rng, field.description or ""))
+        b = _bounds(list(field.metadata)) or _item_bounds(field.annotation)
+        rows.append((k, _type_name(field.annotation, list(field.metadata)),
+                     field.get_default(call_default_factory=True), _range(b) if b else "",
+                     field.description or ""))
     return rows

@@ -1,7 +1,8 @@
 """Experiment config: what data to make, which arms to train, how to evaluate them.
 
-Plain data with defaults here; a YAML file changes what it names (unknown keys and wrong
-types are a :class:`ConfigError` naming the key, as for every textsynth config). A file may
+Declared once as a typed schema (:class:`ExperimentConfig`; textsynth/schema.py) and used as
+plain data; a YAML file changes what it names (unknown keys, wrong types and values out of
+range are a :class:`ConfigError` naming the key, as for every textsynth config). A file may
 ``extends: OTHER.yaml`` and change only what differs (e.g. the arms of one question). The
 ``train`` block is a trainer config (textsynth/vae/config.py) *shared by every arm*: model,
 losses, resolution, batch size, steps and learning-rate schedule. An arm only says which
@@ -19,94 +20,158 @@ only in the data they see after the fork, and each arm runs once per seed of ``a
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from typing_extensions import Annotated
 
 from textsynth import paths
-from textsynth.config import SEED_MAX, ConfigError, choice, merge, number, read_yaml, strings
+from textsynth.config import SEED_MAX, ConfigError, merge, read_yaml
 from textsynth.evaluation.run import NED_MODES
+from textsynth.schema import Literal, Section, defaults, free_form_keys, setting, validate
 
 DEFAULT_CONFIG = paths.packaged_config("ablation_cpu.yaml")
 
-DEFAULTS: dict = {
-    "seed": 0,
-    "assets": {
-        "profile": "",                         # "full": the data stage requires the full asset
-                                               # profile (more PDFs for a bigger doc bench)
-    },
-    "inputs": {
-        "photos": ["assets:backgrounds"],      # general-domain photos (folders)
-        "documents": ["assets:documents"],     # PDFs, images (folders or files)
-        "corpora": {},                         # {lang: [files]}; default: the asset cache's
-    },
-    "split": {
-        # Held out for the benches, never seen in training: photos and documents by file,
-        # corpus lines by a hash of the cleaned line (salted, so a new salt is a new split).
-        "bench_fraction": 0.25,
-        "bench_documents": [],                 # file names to hold out; [] = hash split
-        "salt": "textsynth-ablation-1",
-        # With --rounds: photos and lines for the loop's tune bench, taken from training (the
-        # next slice of the hash range after the bench's; the bench side stays the same).
-        "tune_fraction": 0.15,
-    },
-    "synth": {                                 # the training text: a `textsynth synth` job
-        "config": "pipelines/configs/synth_en_zh.yaml",
-        "set": {},                             # overrides of that config (nested mapping)
-        "num_samples": 4000,
-        "samples_per_shard": 500,
-        # More synthetic sources for arms to compare, each the same job with more overrides:
-        # {NAME: {set: {...}}} over synth.set -> a source NAME that arms can mix like synth
-        "variants": {},
-    },
-    "curate": {                                # the training documents: a `textsynth curate` job
-        "config": "pipelines/configs/curate_docs.yaml",
-        "set": {},
-    },
-    "bench": {
-        "doc": {"max_pages": 0, "max_candidates": 200,    # `textsynth bench build` (per language)
-                "min_block_chars": 60,
-                "min_samples": 0},                         # fewer kept crops: an error (0 = any)
-        "synth": {"num_samples": 80, "set": {},            # a synth job on held-out text/photos
-                  "min_per_bucket": 0},                    # fewer in a size bucket: an error (0 = any)
-        "general": {"crops_per_photo": 4, "side": 256},    # held-out photos, PSNR/SSIM
-        # a second synthetic bench made with its own synth config (e.g. synth_real.yaml's
-        # pages, scenes and turned text) on the same held-out photos and lines; 0 = none
-        "scene": {"config": "", "num_samples": 0, "set": {}, "min_per_bucket": 0},
-    },
-    "train": {},                               # trainer config shared by all arms
-    "base": {                                  # the shared general-domain stage, trained once
-        "steps": 0,                            # its length; 0 = no base (each run from step 0)
-        "seed": 0,                             # its init, data order and sampling
-        "cache_dir": "",                       # "" = $TEXTSYNTH_HOME/experiments (base-KEY/ in it)
-    },
-    "arms": {},                                # name -> {stages: [...], general_share, seeds}
-    "control": "",                             # the arm the others are compared with ("" = the first)
-    "eval": {
-        "references": ["identity", "bicubic-f8"],  # evaluated like arms, as anchors
-        "ned": "lines",                        # bench NED mode of `textsynth eval --ned`: lines
-                                               # (boxes fixed on the original, recognition only:
-                                               # less noise, ~1.5x faster) or page (report eq. 5)
-        "curve_every": 0,                      # steps between bench-NED snapshots (0 = off)
-        "curve_images": 16,                    # synth-bench images (13-20 px) per snapshot
-        "grid_images": 4,                      # bench images in recon_grid.png
-    },
-    "rounds": {                                # the closed loop (--rounds N, textsynth/experiment/loop.py)
-        "count": 0,                            # N: evaluate -> suggest -> regenerate, N times; 0 = off
-        "arm": "",                             # the arm it steers ("" = the last arm that uses synth);
-                                               # that arm, unsteered, is the control
-        "at": [],                              # steps where rounds 1..N begin; [] = evenly spaced
-                                               # over the arm's synthetic stage
-        "tune_samples": 96,                    # the tune bench: a synth job on the tune split
-        "mix": {"rate": 4.0, "step": 0.10, "floor": 0.05},   # `textsynth mix suggest`'s rule
-    },
-    "quick": {                                 # what --quick changes (same pipeline, smaller)
-        "max_steps": 0,                        # 0 = a tenth of train.train.max_steps
-        "seeds": 0,                            # N > 0: each arm runs with its first N seeds only
-        "set": {},                             # any other overrides of this config
-    },
-}
 
-FREE_FORM = {"inputs.corpora", "synth.set", "synth.variants", "curate.set", "bench.synth.set",
-             "bench.scene.set", "train", "arms", "quick.set"}
+class Assets(Section):
+    profile: Literal["", "ci", "full"] = setting(
+        "", "the asset profile the data stage requires: full (more PDFs for a bigger doc bench), "
+        "ci, or \"\" (any)")
+
+
+class Inputs(Section):
+    photos: Annotated[list[str], Field(min_length=1)] = setting(
+        ["assets:backgrounds"], "general-domain photos (folders)")
+    documents: Annotated[list[str], Field(min_length=1)] = setting(
+        ["assets:documents"], "PDFs and images (folders or files)")
+    corpora: dict[str, list[str]] = setting({}, "{lang: [files]}, lang en or zh; default: the asset cache's")
+
+
+class Split(Section):
+    bench_fraction: float = setting(
+        0.25, "the share held out for the benches, never seen in training: photos and documents "
+        "by file, corpus lines by a hash of the cleaned line", 0, 1, above=True, below=True)
+    bench_documents: list[str] = setting([], "document file names to hold out; [] = the hash split")
+    salt: str = setting("textsynth-ablation-1", "salts the hash split (a new salt is a new split)")
+    tune_fraction: float = setting(
+        0.15, "with --rounds: photos and lines for the loop's tune bench, taken from training "
+        "(the next slice of the hash range after the bench's)", 0, 1, below=True)
+
+
+class SynthJob(Section):
+    config: str = setting("pipelines/configs/synth_en_zh.yaml", "the synth config of the training text")
+    set: dict[str, Any] = setting({}, "overrides of that config (nested mapping)")
+    num_samples: int = setting(4000, "samples the job makes", 1)
+    samples_per_shard: int = setting(500, "samples per shard", 1)
+    variants: dict[str, Any] = setting(
+        {}, "more synthetic sources for arms to compare, each the same job with more overrides: "
+        "{NAME: {set: {...}}} over synth.set gives a source NAME that arms can mix like synth")
+
+
+class CurateJob(Section):
+    config: str = setting("pipelines/configs/curate_docs.yaml", "the curate config of the training documents")
+    set: dict[str, Any] = setting({}, "overrides of that config (nested mapping)")
+
+
+class DocBench(Section):
+    max_pages: int = setting(0, "`textsynth bench build`: pages read per PDF (0 = all)", 0)
+    max_candidates: int = setting(200, "crops kept per language (0 = all)", 0)
+    min_block_chars: int = setting(60, "shortest text block kept (characters)", 0)
+    min_samples: int = setting(0, "fewer kept crops is an error (0 = any)", 0)
+
+
+class SynthBench(Section):
+    num_samples: int = setting(80, "samples of the synth job on held-out text and photos", 1)
+    set: dict[str, Any] = setting({}, "overrides of synth.config for this bench")
+    min_per_bucket: int = setting(0, "fewer samples in a size bucket is an error (0 = any)", 0)
+
+
+class GeneralBench(Section):
+    crops_per_photo: int = setting(4, "crops per held-out photo (PSNR/SSIM)", 1, 1000)
+    side: int = setting(256, "crop side (px)", 16, 8192)
+
+
+class SceneBench(Section):
+    config: str = setting("", "the synth config of a second synthetic bench (e.g. synth_real.yaml's "
+                          "pages, scenes and turned text), on the same held-out photos and lines")
+    num_samples: int = setting(0, "its samples; 0 = no scene bench", 0)
+    set: dict[str, Any] = setting({}, "overrides of bench.scene.config")
+    min_per_bucket: int = setting(0, "fewer samples in a size bucket is an error (0 = any)", 0)
+
+
+class Bench(Section):
+    doc: DocBench = setting(DocBench, "the document bench: crops of held-out documents")
+    synth: SynthBench = setting(SynthBench, "the synthetic bench: a synth job on held-out text and photos")
+    general: GeneralBench = setting(GeneralBench, "the general bench: crops of held-out photos")
+    scene: SceneBench = setting(SceneBench, "an optional second synthetic bench with its own synth config")
+
+
+class Base(Section):
+    steps: int = setting(0, "length of the shared general-domain stage, trained once; 0 = no base "
+                         "(each run from step 0)", 0)
+    seed: int = setting(0, "the base's init, data order and sampling", 0, SEED_MAX)
+    cache_dir: str = setting("", "where bases are kept (base-KEY/ in it); \"\" = $TEXTSYNTH_HOME/experiments")
+
+
+class Eval(Section):
+    references: list[str] = setting(["identity", "bicubic-f8"], "evaluated like arms, as anchors")
+    ned: Literal["page", "lines"] = setting(
+        "lines", "bench NED mode of `textsynth eval --ned`: lines (boxes fixed on the original, "
+        "recognition only: less noise, ~1.5x faster) or page (report eq. 5)")
+    curve_every: int = setting(0, "steps between bench-NED snapshots (0 = off)", 0)
+    curve_images: int = setting(16, "synth-bench images (13-20 px) per snapshot", 1, 1000)
+    grid_images: int = setting(4, "bench images in recon_grid.png", 1, 1000)
+
+
+class Mix(Section):
+    rate: float = setting(4.0, "`textsynth mix suggest`'s rate", 0, 100, above=True)
+    step: float = setting(0.10, "`textsynth mix suggest`'s step", 0, 1, above=True)
+    floor: float = setting(0.05, "`textsynth mix suggest`'s floor", 0, 1, above=True, below=True)
+
+
+class Rounds(Section):
+    count: int = setting(0, "N: evaluate -> suggest -> regenerate, N times; 0 = off", 0, 100)
+    arm: str = setting("", "the arm it steers (\"\" = the last arm that uses synth); that arm, "
+                       "unsteered, is the control")
+    at: list[Annotated[int, Field(ge=0)]] = setting(
+        [], "steps where rounds 1..N begin; [] = evenly spaced over the arm's synthetic stage")
+    tune_samples: int = setting(96, "the tune bench: a synth job on the tune split", 1)
+    mix: Mix = setting(Mix, "`textsynth mix suggest`'s rule")
+
+
+class Quick(Section):
+    max_steps: int = setting(0, "train.train.max_steps with --quick; 0 = a tenth of it", 0)
+    seeds: int = setting(0, "N > 0: each arm runs with its first N seeds only", 0, 100)
+    set: dict[str, Any] = setting({}, "any other overrides of this config")
+
+
+class ExperimentConfig(Section):
+    """The experiment config (`textsynth experiment`): the data to make, the arms to train on
+    it with one shared trainer config, and how to evaluate them."""
+
+    seed: int = setting(0, "the experiment's seed: each arm's first seed unless arms.NAME.seeds", 0, SEED_MAX)
+    assets: Assets = setting(Assets, "the asset profile the data stage needs")
+    inputs: Inputs = setting(Inputs, "photos, documents and corpora the experiment splits")
+    split: Split = setting(Split, "what is held out for the benches (and the loop's tune bench)")
+    synth: SynthJob = setting(SynthJob, "the training text: a `textsynth synth` job")
+    curate: CurateJob = setting(CurateJob, "the training documents: a `textsynth curate` job")
+    bench: Bench = setting(Bench, "the benches made from held-out data")
+    train: dict[str, Any] = setting({}, "trainer config shared by all arms (textsynth/vae/config.py)")
+    base: Base = setting(Base, "the shared general-domain stage, trained once (textsynth/experiment/base.py)")
+    arms: dict[str, Any] = setting({}, "name -> {stages: [...], general_share, seeds, description}")
+    control: str = setting("", "the arm the others are compared with (\"\" = the first)")
+    eval: Eval = setting(Eval, "how runs are evaluated")
+    rounds: Rounds = setting(Rounds, "the closed loop (--rounds N, textsynth/experiment/loop.py)")
+    quick: Quick = setting(Quick, "what --quick changes (same pipeline, smaller)")
+
+
+assert typing.get_args(Eval.model_fields["ned"].annotation) == NED_MODES, "eval.ned: update to NED_MODES"
+
+DEFAULTS: dict = defaults(ExperimentConfig)
+# Mappings whose keys are the user's choice (languages, overrides, arms), replaced whole.
+FREE_FORM = free_form_keys(ExperimentConfig)
 BUILTIN_SOURCES = ("general", "doc", "synth")
 ARM_KEYS = {"stages": list, "general_share": (int, float, type(None)), "seeds": list,
             "description": str}
@@ -257,61 +322,19 @@ def trainer_config(cfg: dict, arm: str, seed: int, sources: dict) -> dict:
 
 
 def _check_values(cfg: dict) -> None:
-    """The plain keys' types and ranges; the synth and curate configs with their overrides
-    (as the experiment's jobs will load them)."""
+    """The keys the schema cannot check alone: corpus languages, the scene bench's config, the
+    synth and curate configs with their overrides (as the experiment's jobs will load them)."""
     from textsynth.config import load_config
     from textsynth.curation.config import load_curate_config
 
-    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
-    for key in ("photos", "documents"):
-        strings(f"inputs.{key}", cfg["inputs"][key], nonempty=True)
-    for lang, files in cfg["inputs"]["corpora"].items():
+    for lang in cfg["inputs"]["corpora"]:
         if lang not in ("en", "zh"):
             raise ConfigError(f"inputs.corpora: unknown language {lang!r} (known: en, zh)")
-        strings(f"inputs.corpora.{lang}", files, what="files")
-    sp = cfg["split"]
-    number("split.bench_fraction", sp["bench_fraction"], 0, 1, above=True, below=True)
-    number("split.tune_fraction", sp["tune_fraction"], 0, 1, below=True)
-    strings("split.bench_documents", sp["bench_documents"])
-    for key in ("num_samples", "samples_per_shard"):
-        number(f"synth.{key}", cfg["synth"][key], 1, integer=True)
-    b = cfg["bench"]
-    for key in ("max_pages", "max_candidates", "min_block_chars", "min_samples"):
-        number(f"bench.doc.{key}", b["doc"][key], 0, integer=True)
-    number("bench.synth.num_samples", b["synth"]["num_samples"], 1, integer=True)
-    number("bench.synth.min_per_bucket", b["synth"]["min_per_bucket"], 0, integer=True)
-    number("bench.scene.num_samples", b["scene"]["num_samples"], 0, integer=True)
-    number("bench.scene.min_per_bucket", b["scene"]["min_per_bucket"], 0, integer=True)
-    if not isinstance(b["scene"]["config"], str) or (b["scene"]["num_samples"] and not b["scene"]["config"]):
+    scene = cfg["bench"]["scene"]
+    if scene["num_samples"] and not scene["config"]:
         raise ConfigError("bench.scene.config must name the synth config of the scene bench (e.g. "
                           f"pipelines/configs/synth_real.yaml) when bench.scene.num_samples > 0, got "
-                          f"{b['scene']['config']!r}")
-    number("bench.general.crops_per_photo", b["general"]["crops_per_photo"], 1, 1000, integer=True)
-    number("bench.general.side", b["general"]["side"], 16, 8192, integer=True)
-    ev = cfg["eval"]
-    strings("eval.references", ev["references"])
-    choice("eval.ned", ev["ned"], NED_MODES)
-    number("eval.curve_every", ev["curve_every"], 0, integer=True)
-    for key in ("curve_images", "grid_images"):
-        number(f"eval.{key}", ev[key], 1, 1000, integer=True)
-    r = cfg["rounds"]
-    number("rounds.count", r["count"], 0, 100, integer=True)
-    for i, step in enumerate(r["at"]):
-        number(f"rounds.at[{i}]", step, 0, integer=True)
-    number("rounds.tune_samples", r["tune_samples"], 1, integer=True)
-    number("rounds.mix.rate", r["mix"]["rate"], 0, 100, above=True)
-    number("rounds.mix.step", r["mix"]["step"], 0, 1, above=True)
-    number("rounds.mix.floor", r["mix"]["floor"], 0, 1, above=True, below=True)
-    number("quick.max_steps", cfg["quick"]["max_steps"], 0, integer=True)
-    number("quick.seeds", cfg["quick"]["seeds"], 0, 100, integer=True)
-    choice("assets.profile", cfg["assets"]["profile"], ("", "ci", "full"))
-    b = cfg["base"]
-    number("base.steps", b["steps"], 0, integer=True)
-    number("base.seed", b["seed"], 0, SEED_MAX, integer=True)
-    if not isinstance(b["cache_dir"], str):
-        raise ConfigError(f"base.cache_dir must be a path string, got {b['cache_dir']!r}")
-    if not isinstance(cfg["control"], str):
-        raise ConfigError(f"control must be an arm name, got {cfg['control']!r}")
+                          f"{scene['config']!r}")
     jobs = [("synth", cfg["synth"]["set"]), ("bench.synth", cfg["bench"]["synth"]["set"])]
     for name in synth_variants(cfg):
         jobs.append((f"synth.variants.{name}", variant_set(cfg, name)))
@@ -320,7 +343,6 @@ def _check_values(cfg: dict) -> None:
             load_config(paths.config_path(cfg["synth"]["config"]), **over)
         except ConfigError as e:
             raise ConfigError(f"{where}.set over synth.config: {e}") from None
-    scene = cfg["bench"]["scene"]
     if scene["num_samples"]:
         try:
             load_config(paths.config_path(scene["config"]), **scene["set"])
@@ -333,10 +355,13 @@ def _check_values(cfg: dict) -> None:
 
 
 def _check(cfg: dict) -> None:
+    """Every key's type and range (the schema above; ``quick_mode`` records how the config was
+    loaded), then the rules between keys, before any work starts; the message names the key."""
+    validate(ExperimentConfig, {k: v for k, v in cfg.items() if k != "quick_mode"})
     _check_values(cfg)
-    if not isinstance(cfg["arms"], dict) or not cfg["arms"]:
+    if not cfg["arms"]:
         raise ConfigError("arms must name at least one arm: {NAME: {stages: [...]}}")
-    if not isinstance(cfg["train"], dict) or not isinstance(cfg["train"].get("data", {}), dict):
+    if not isinstance(cfg["train"].get("data", {}), dict):
         raise ConfigError("train must be a trainer config mapping (see textsynth/vae/config.py)")
     for banned in ("sources", "stages", "general_share"):
         if banned in cfg["train"].get("data", {}):
@@ -344,7 +369,7 @@ def _check(cfg: dict) -> None:
     if "seed" in cfg["train"]:
         raise ConfigError("train.seed: the experiment's seed (and arms.NAME.seeds) decide it")
     for name, spec in cfg["arms"].items():
-        if not isinstance(name, str) or not name.replace("_", "").isalnum():
+        if not name.replace("_", "").isalnum():
             raise ConfigError(f"arm name {name!r}: letters, digits and _ only")
         if not isinstance(spec, dict):
             raise ConfigError(f"arms.{name} must be a mapping with stages, got {spec!r}")

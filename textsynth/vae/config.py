@@ -1,8 +1,9 @@
 """Trainer config: plain data, defaults here, a YAML file changes what it names.
 
-Unknown keys and wrong types are a :class:`ConfigError` naming the key (the same rules as
-the synthesis config, textsynth/config.py). ``data.sources`` and ``data.stages`` are the
-user's own names and lists and are checked here instead.
+Every key is declared once below (:class:`TrainConfig`, the pattern of textsynth/schema.py):
+unknown keys, wrong types and values out of range are a :class:`ConfigError` naming the key
+(the same rules as the synthesis config, textsynth/config.py). ``data.sources`` and
+``data.stages`` are the user's own names and lists and are checked here instead.
 
 A source path is a job output dir (``OUT/shards/*.tar``), a dir of ``.tar`` shards, one
 ``.tar``, or a folder of images (searched recursively); ``assets:backgrounds`` (or
@@ -15,71 +16,104 @@ import copy
 import math
 from pathlib import Path
 
-from textsynth import paths
-from textsynth.config import (SEED_MAX, ConfigError, choice, merge, number, pair, parse_sets,  # noqa: F401 (parse_sets re-exported)
-                              read_yaml, strings)
+from pydantic import Field
+from typing_extensions import Annotated
 
-DEFAULTS: dict = {
-    "seed": 0,
-    "model": {
-        "name": "f16c64",           # f16c64 | f16c128 | f32c128 | f32c192 | tiny
-        "gsc": True,
-        "grad_checkpointing": False,
-        # optional overrides of the preset (null = the preset's value)
-        "latent_channels": None, "d_enc": None, "d_dec": None,
-        "enc_mult": None, "dec_mult": None, "enc_blocks": None, "dec_blocks": None,
-    },
-    "loss": {
-        "l1": 1.0,
-        "lpips": {"weight": 0.1, "net": "auto"},      # net: auto | random | DIR (vgg16*.pth + vgg.pth)
-        "align": {
-            "weight": 0.5,
-            "model": "facebook/dinov2-large",          # DIR | hub name | random-tiny
-            "layer": 12,                               # hidden layer (1-based; 24 in ViT-L)
-            "resolution": 224,                         # teacher input side (multiple of 14)
-            "m_cos": [0.1, 0.5],                       # strict -> loose
-            "m_dist": [0.05, 0.25],
-            "margin_steps": [0, 100000],               # schedule range (absolute steps)
-            "margin_shape": "cosine",                  # cosine | linear
-            "max_positions": 4096,                     # subsample positions for L_mdms
-        },
-    },
-    "data": {
-        "resolution": 256,
-        "batch_size": 8,               # per worker (GPU)
-        "num_workers": 4,              # loader processes per worker
-        "shuffle_buffer": 500,         # samples per source
-        "general_share": None,         # e.g. 0.5: general:text = 50:50 in every mixed stage
-        "resume": "exact",             # exact: skip consumed samples | reseed: fresh order
-        "sources": None,               # name -> {paths, role, crop_scale}
-        "stages": [],                  # [{name, start, mix, size_buckets, bucket_sources, resolution}]
-    },
-    "train": {
-        "max_steps": 100000,
-        "lr": 1e-4,
-        "min_lr": 1e-5,
-        "warmup_steps": 1000,
-        "weight_decay": 0.01,
-        "betas": [0.9, 0.99],
-        "grad_clip": 1.0,
-        "ema": 0.0,                    # EMA decay, 0 = off
-        "bf16": True,                  # autocast on CUDA (on CPU too with cpu_bf16)
-        "log_every": 10,
-        "sample_every": 1000,          # reconstruction grid PNG
-        "ckpt_every": 1000,
-        "snapshot_every": 0,           # weights-only snapshots/step_N.pt for curves (0 = off)
-        "keep_checkpoints": 3,
-        "workers": 1,                  # >1: Ray Train TorchTrainer (DDP)
-        "max_failures": 3,             # Ray Train: restarts after a lost worker, each from the last checkpoint
-        "cpu_threads": 0,              # torch threads per worker on CPU (0 = torch's default)
-        # step speed (BENCHMARKS.md "VAE trainer"): channels-last convs (same numbers up to
-        # float rounding), torch.compile of the VAE (worth it only for long runs: it compiles
-        # for minutes first), bf16 autocast on CPU too (changes the numerics: opt-in)
-        "channels_last": True,
-        "compile": False,
-        "cpu_bf16": False,
-    },
-}
+from textsynth import paths
+from textsynth.config import SEED_MAX, ConfigError, choice, merge, number, pair, read_yaml, strings
+from textsynth.schema import Literal, Range, Section, defaults, setting, validate
+
+# an optional override of the model preset (null = the preset's value)
+Width = Annotated[int, Field(ge=1, le=4096)] | None
+Levels = Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1, max_length=8)] | None
+Margins = Annotated[list[Annotated[float, Field(ge=0, le=2)]], Field(min_length=2, max_length=2)]
+
+
+class ModelSection(Section):
+    name: str = setting("f16c64", "the preset: f16c64 | f16c128 | f32c128 | f32c192 | tiny "
+                        "(textsynth/vae/model.py)")
+    gsc: bool = setting(True, "the image-carrying shortcut (gsc) around the learned layers")
+    grad_checkpointing: bool = setting(False, "recompute activations in the backward pass (less memory, slower)")
+    latent_channels: Width = setting(None, "override of the preset's latent channels (null = the preset's)")
+    d_enc: Width = setting(None, "override of the preset's encoder width (null = the preset's)")
+    d_dec: Width = setting(None, "override of the preset's decoder width (null = the preset's)")
+    enc_mult: Levels = setting(None, "override: encoder width multiplier per level (null = the preset's)")
+    dec_mult: Levels = setting(None, "override: decoder width multiplier per level (null = the preset's)")
+    enc_blocks: Levels = setting(None, "override: encoder blocks per level (null = the preset's)")
+    dec_blocks: Levels = setting(None, "override: decoder blocks per level (null = the preset's)")
+
+
+class Lpips(Section):
+    weight: float = setting(0.1, "weight of the LPIPS loss", 0)
+    net: str = setting("auto", "auto | random | DIR (holding vgg16*.pth and vgg.pth)")
+
+
+class Align(Section):
+    weight: float = setting(0.5, "weight of the alignment loss to the teacher", 0)
+    model: str = setting("facebook/dinov2-large", "the teacher: DIR | hub name | random-tiny")
+    layer: int = setting(12, "the teacher's hidden layer (1-based; 24 in ViT-L)", 1, 1000)
+    resolution: int = setting(224, "teacher input side (a multiple of 14)", 14, 4096)
+    m_cos: Margins = setting([0.1, 0.5], "cosine margin [start, end], strict -> loose (cos lies in [-1, 1])")
+    m_dist: Margins = setting([0.05, 0.25], "distance margin [start, end], strict -> loose")
+    margin_steps: Range(0, integer=True) = setting([0, 100000], "the margin schedule's step range (absolute steps)")
+    margin_shape: Literal["cosine", "linear"] = setting("cosine", "the margin schedule: cosine | linear")
+    max_positions: int = setting(4096, "positions subsampled for L_mdms", 0)
+
+
+class Loss(Section):
+    l1: float = setting(1.0, "weight of the L1 reconstruction loss", 0)
+    lpips: Lpips = setting(Lpips, "the perceptual (LPIPS) loss")
+    align: Align = setting(Align, "alignment to a frozen teacher (DINOv2)")
+
+
+class Data(Section):
+    resolution: int = setting(256, "training crop side (px), a multiple of the model's f", 8, 8192)
+    batch_size: int = setting(8, "samples per worker (GPU)", 1, 65536)
+    num_workers: int = setting(4, "loader processes per worker", 0, 256)
+    shuffle_buffer: int = setting(500, "shuffle buffer, samples per source", 0, 10_000_000)
+    general_share: Annotated[float, Field(ge=0, le=1)] | None = setting(
+        None, "e.g. 0.5: general:text = 50:50 in every mixed stage (null: the stage's mix)")
+    resume: Literal["exact", "reseed"] = setting("exact", "exact: skip consumed samples | reseed: fresh order")
+    sources: dict | None = setting(None, "name -> {paths, role, crop_scale}")
+    stages: list = setting([], "[{name, start, mix, size_buckets, bucket_sources, resolution}]")
+
+
+class Train(Section):
+    max_steps: int = setting(100000, "optimizer steps", 1)
+    lr: float = setting(1e-4, "peak learning rate", 0, 1, above=True)
+    min_lr: float = setting(1e-5, "learning rate at the end of the schedule", 0, 1)
+    warmup_steps: int = setting(1000, "linear warm-up steps", 0)
+    weight_decay: float = setting(0.01, "AdamW weight decay", 0, 1)
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] = setting(
+        [0.9, 0.99], "AdamW [beta1, beta2]")
+    grad_clip: float = setting(1.0, "gradient norm clip", 0, above=True)
+    ema: float = setting(0.0, "EMA decay of the weights, 0 = off", 0, 1, below=True)
+    bf16: bool = setting(True, "bf16 autocast on CUDA (on CPU too with cpu_bf16)")
+    log_every: int = setting(10, "steps between log lines", 1)
+    sample_every: int = setting(1000, "steps between reconstruction grid PNGs (0 = off)", 0)
+    ckpt_every: int = setting(1000, "steps between checkpoints", 1)
+    snapshot_every: int = setting(0, "steps between weights-only snapshots/step_N.pt for curves (0 = off)", 0)
+    keep_checkpoints: int = setting(3, "checkpoints kept", 1)
+    workers: int = setting(1, ">1: Ray Train TorchTrainer (DDP)", 1)
+    max_failures: int = setting(3, "Ray Train: restarts after a lost worker, each from the last checkpoint", 0, 1000)
+    cpu_threads: int = setting(0, "torch threads per worker on CPU (0 = torch's default)", 0, 1024)
+    # step speed: BENCHMARKS.md "VAE trainer"
+    channels_last: bool = setting(True, "channels-last convs (the same numbers up to float rounding)")
+    compile: bool = setting(False, "torch.compile the VAE (worth it only for long runs: it compiles for minutes first)")
+    cpu_bf16: bool = setting(False, "bf16 autocast on CPU too (changes the numerics: opt-in)")
+
+
+class TrainConfig(Section):
+    """The trainer config (`textsynth train`, pipelines/train_vae.py)."""
+
+    seed: int = setting(0, "the run's seed", 0, SEED_MAX)
+    model: ModelSection = setting(ModelSection, "the VAE: a preset and optional overrides")
+    loss: Loss = setting(Loss, "the training objective")
+    data: Data = setting(Data, "what the trainer reads: sources, stages, crops")
+    train: Train = setting(Train, "the optimizer, schedule, checkpoints and workers")
+
+
+DEFAULTS: dict = defaults(TrainConfig)
 
 SOURCE_KEYS = {"paths": list, "role": str, "crop_scale": list}
 STAGE_KEYS = {"name": str, "start": int, "mix": dict, "size_buckets": list,
@@ -154,72 +188,20 @@ def _check_stage(i: int, st, sources: dict) -> dict:
             "resolution": st.get("resolution")}
 
 
-def _check_model(m: dict) -> None:
-    """Types and sizes of the preset overrides (the preset's own rules follow in model_config)."""
-    for key in ("latent_channels", "d_enc", "d_dec"):
-        if m[key] is not None:
-            number(f"model.{key}", m[key], 1, 4096, integer=True)
-    for key in ("enc_mult", "dec_mult", "enc_blocks", "dec_blocks"):
-        v = m[key]
-        if v is None:
-            continue
-        if not isinstance(v, list) or not 1 <= len(v) <= 8:
-            raise ConfigError(f"config key 'model.{key}' must be a list of 1 to 8 integers (one per level), got {v!r}")
-        for i, x in enumerate(v):
-            number(f"model.{key}[{i}]", x, 1, 64, integer=True)
-
-
 def _check(cfg: dict) -> None:
-    """Every value type- and range-checked before any work starts, naming the key."""
+    """Every key's type and range (the schema above), then the preset, the sources and stages
+    and the rules between keys, before any work starts; the message names the key."""
     from textsynth.vae.model import PRESETS, model_config
 
-    number("seed", cfg["seed"], 0, SEED_MAX, integer=True)
+    validate(TrainConfig, cfg)
     m = cfg["model"]
     if m["name"] not in PRESETS:
         raise ConfigError(f"config key 'model.name': unknown model {m['name']!r} (known: {', '.join(PRESETS)})")
-    _check_model(m)
     try:
         model_config(m["name"], **{k: v for k, v in m.items() if k != "name"})
     except ValueError as e:
         raise ConfigError(f"model: {e}") from None
-    t, d, lo = cfg["train"], cfg["data"], cfg["loss"]
-    for key in ("max_steps", "log_every", "sample_every", "ckpt_every", "snapshot_every", "workers"):
-        number(f"train.{key}", t[key], 0 if key in ("sample_every", "snapshot_every") else 1, integer=True)
-    number("train.warmup_steps", t["warmup_steps"], 0, integer=True)
-    number("train.lr", t["lr"], 0, 1, above=True)
-    number("train.min_lr", t["min_lr"], 0, 1)
-    number("train.weight_decay", t["weight_decay"], 0, 1)
-    if not isinstance(t["betas"], list) or len(t["betas"]) != 2:
-        raise ConfigError(f"config key 'train.betas' must be [beta1, beta2], got {t['betas']!r}")
-    for i, beta in enumerate(t["betas"]):
-        number(f"train.betas[{i}]", beta, 0, 1, below=True)
-    number("train.grad_clip", t["grad_clip"], 0, above=True)
-    number("train.ema", t["ema"], 0, 1, below=True)
-    number("train.keep_checkpoints", t["keep_checkpoints"], 1, integer=True)
-    number("train.max_failures", t["max_failures"], 0, 1000, integer=True)
-    number("train.cpu_threads", t["cpu_threads"], 0, 1024, integer=True)
-    number("loss.l1", lo["l1"], 0)
-    number("loss.lpips.weight", lo["lpips"]["weight"], 0)
-    a = lo["align"]
-    number("loss.align.weight", a["weight"], 0)
-    number("loss.align.layer", a["layer"], 1, 1000, integer=True)
-    number("loss.align.resolution", a["resolution"], 14, 4096, integer=True)
-    for key in ("m_cos", "m_dist"):         # cosine margins: cos lies in [-1, 1]
-        v = a[key]
-        if not isinstance(v, list) or len(v) != 2:
-            raise ConfigError(f"loss.align.{key} must be [start, end], got {v!r}")
-        for i, x in enumerate(v):
-            number(f"loss.align.{key}[{i}]", x, 0, 2)
-    pair("loss.align.margin_steps", a["margin_steps"], 0, integer=True)
-    choice("loss.align.margin_shape", a["margin_shape"], ("cosine", "linear"))
-    number("loss.align.max_positions", a["max_positions"], 0, integer=True)
-    number("data.resolution", d["resolution"], 8, 8192, integer=True)
-    number("data.batch_size", d["batch_size"], 1, 65536, integer=True)
-    number("data.num_workers", d["num_workers"], 0, 256, integer=True)
-    number("data.shuffle_buffer", d["shuffle_buffer"], 0, 10_000_000, integer=True)
-    choice("data.resume", d["resume"], ("exact", "reseed"))
-    if d["general_share"] is not None:
-        number("data.general_share", d["general_share"], 0, 1)
+    d = cfg["data"]
     if not isinstance(d["sources"], dict) or not d["sources"]:
         raise ConfigError("data.sources must name at least one source: {name: {paths: [...]}}")
     d["sources"] = {k: _check_source(k, v) for k, v in d["sources"].items()}
