@@ -204,7 +204,7 @@ CASES = [
     Case("lang-prob-not-a-number", "5", config_value({"text": {"lang_probs": {"en": "high"}}}), 2,
          ["text.lang_probs.en"]),
     Case("corpora-a-string", "5", config_value({"text": {"corpora": {"en": "/x.txt"}}}), 2,
-         ["text.corpora.en' must be a list of files"]),
+         ["text.corpora.en' must be a list"]),
     Case("bucket-outside-5-20px", "5",
          config_value({"size": {"buckets": {"x": [21, 40]}, "bucket_probs": {"x": 1}}}), 2,
          ["size.buckets.x[0]"]),

@@ -65,7 +65,7 @@ def test_clarity_after_detection_skips_clarity_for_textless_crops(crops):
 def test_ocr_device_and_margins_are_checked(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("ocr: {device: tpu}\n")
-    with pytest.raises(ConfigError, match="ocr.device must be cpu or cuda"):
+    with pytest.raises(ConfigError, match="ocr.device. must be cpu or cuda"):
         load_curate_config(bad)
     bad.write_text("ocr: {det_margins: [1.5, 2]}\n")
     with pytest.raises(ConfigError, match="det_margins"):

@@ -66,8 +66,8 @@ def test_mode_probs_mix_photos_paper_and_realistic_plain_colours(assets):
 
 @pytest.mark.parametrize("over, match", [
     ({"mode_probs": {"photo": 1, "canvas": 1}}, "unknown choice 'canvas'"),
-    ({"mode": "scanned"}, "background.mode must be"),
-    ({"plain_palette": "neon"}, "background.plain_palette must be"),
+    ({"mode": "scanned"}, "background.mode. must be"),
+    ({"plain_palette": "neon"}, "background.plain_palette. must be"),
 ])
 def test_background_config_errors_name_the_key(over, match):
     with pytest.raises(ConfigError, match=match):

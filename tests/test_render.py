@@ -250,7 +250,7 @@ def test_a_book_on_one_line_is_cut_into_varied_pieces_with_a_warning(tmp_path):
     ({"size": {"buckets": {"x": ["a", 8]}, "bucket_probs": {"x": 1}}}, r"size.buckets.x\[0\]' must be an integer"),
     ({"size": {"buckets": {"x": [8]}, "bucket_probs": {"x": 1}}}, "size.buckets.x' must be \\[min, max\\]"),
     ({"size": {"buckets": {"x": [21, 40]}, "bucket_probs": {"x": 1}}}, r"size.buckets.x\[0\]' must be in \[5, 20\]"),
-    ({"text": {"corpora": {"en": "/x.txt"}}}, "text.corpora.en' must be a list of files"),
+    ({"text": {"corpora": {"en": "/x.txt"}}}, "text.corpora.en' must be a list"),
     ({"seed": 1.5}, "seed' must be an integer"),
     ({"color": {"tries": -1}}, "color.tries' must be in"),
     ({"layout": {"margin": 200}}, "layout.margin' must be in"),

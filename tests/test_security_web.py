@@ -306,7 +306,7 @@ def test_private_addresses(address, private):
 
 @pytest.mark.parametrize("ingest, says", [
     ({"allow_networks": ["10.0.0.1/8"]}, "'ingest.allow_networks[0]' must be a network"),
-    ({"allow_networks": [8]}, "'ingest.allow_networks[0]' must be a network"),
+    ({"allow_networks": [8]}, "'ingest.allow_networks[0]' must be a string"),
     ({"allow_networks": "10.0.0.0/8"}, "'ingest.allow_networks' must be a list"),
     ({"allow_private_addresses": "yes"}, "'ingest.allow_private_addresses' must be true/false"),
 ])
