@@ -80,3 +80,36 @@ def test_installed_wheel_runs_the_first_commands_outside_the_checkout(wheel_venv
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# The modules of the other extras (curate, web): a .pth line that runs at start-up marks them
+# absent in every process of the wheel's venv, as a `pip install 'textsynth-engine[train]'`
+# would leave them (installing torch and Ray into a fresh venv here would take the network and
+# minutes; the test venv's copies are borrowed, these are hidden).
+NOT_TRAIN = ("paddleocr", "onnxruntime", "pypdfium2", "datasketch", "playwright")
+
+
+def test_the_wheel_with_only_the_train_extra_trains_five_steps(wheel_venv, assets):
+    venv, work = wheel_venv
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c",
+                                "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    block = site / "zz-only-train.pth"
+    block.write_text(f"import sys; [sys.modules.setdefault(m, None) for m in {NOT_TRAIN!r}]\n")
+    try:
+        gone = subprocess.run([str(venv / "bin" / "python"), "-c", "import paddleocr"], capture_output=True,
+                              text=True)
+        assert gone.returncode != 0                       # the other extras are really absent
+        assert "--config" in _run(venv, work, "train", "--help").stdout
+        _run(venv, work, "synth", "--out", "shards", "--num-samples", "16", "--samples-per-shard", "8", "--quiet")
+        proc = _run(venv, work, "train", "--config", "pipelines/configs/vae_tiny_cpu.yaml", "--out", "t",
+                    "--set", "train.max_steps=5", "--set", "data.sources.doc.paths=[shards]",
+                    "--set", "data.sources.synth.paths=[shards]", "--set", "data.num_workers=0")
+        assert "Traceback" not in proc.stderr
+        assert (work / "t" / "vae.pt").is_file()
+        # a command that needs another extra says which, without a traceback
+        said = subprocess.run([str(venv / "bin" / "textsynth"), "curate", "--input", "x", "--out", "c"], cwd=work,
+                              capture_output=True, text=True, timeout=120)
+        assert said.returncode == 2 and "textsynth-engine[curate]" in said.stderr and "Traceback" not in said.stderr
+    finally:
+        block.unlink()
