@@ -113,18 +113,15 @@ def _unwrap(ann: Any) -> tuple[Any, list]:
             return ann, meta
 
 
+def _constraints(meta: list) -> list:
+    """Annotated metadata flattened: a ``Field(ge=...)`` inside ``Annotated`` holds its own."""
+    return [y for x in meta for y in getattr(x, "metadata", [x])]
+
+
 def _bounds(meta: list) -> dict:
-    out: dict = {}
-    for m in meta:
-        if isinstance(m, at.Interval) or hasattr(m, "metadata"):   # a FieldInfo inside Annotated
-            m_list = getattr(m, "metadata", [m])
-        else:
-            m_list = [m]
-        for x in m_list:
-            for name in ("ge", "gt", "le", "lt"):
-                if isinstance(x, getattr(at, name.capitalize())):
-                    out[name] = getattr(x, name)
-    return out
+    """``{"ge"|"gt"|"le"|"lt": bound}`` of a value's annotated constraints."""
+    return {name: getattr(x, name) for x in _constraints(meta)
+            for name in ("ge", "gt", "le", "lt") if isinstance(x, getattr(at, name.capitalize()))}
 
 
 def _at(model: type[BaseModel], loc: tuple) -> tuple[Any, list, type[BaseModel] | None]:
@@ -203,13 +200,11 @@ def _message(model: type[BaseModel], err: dict) -> str:
 
 
 def _lengths(meta: list) -> tuple[int, int | None]:
+    """A list's (min, max) length from its constraints (max None: unbounded)."""
     n, m = 0, None
-    for x in meta:
-        for y in getattr(x, "metadata", [x]):
-            if isinstance(y, at.MinLen):
-                n = y.min_length
-            if isinstance(y, at.MaxLen):
-                m = y.max_length
+    for x in _constraints(meta):
+        n = x.min_length if isinstance(x, at.MinLen) else n
+        m = x.max_length if isinstance(x, at.MaxLen) else m
     return n, m
 
 
