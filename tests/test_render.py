@@ -329,5 +329,5 @@ def test_fpng_output_is_standard_lossless_png(res):
         back = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         assert np.array_equal(back, img), encoder
         assert encode(img, "png", png_encoder=encoder) == data  # deterministic
-    with pytest.raises(ConfigError, match="output.png_encoder must be zlib or fpng"):
+    with pytest.raises(ConfigError, match="output.png_encoder. must be zlib or fpng"):
         load_config(None, output={"png_encoder": "lz4"})
