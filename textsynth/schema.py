@@ -130,7 +130,7 @@ def _at(model: type[BaseModel], loc: tuple) -> tuple[Any, list, type[BaseModel] 
     meta: list = []
     parent: type[BaseModel] | None = None
     for part in loc:
-        ann, more = _unwrap(ann)
+        ann, _ = _unwrap(ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             field = ann.model_fields.get(part) if isinstance(part, str) else None
             if field is None:
